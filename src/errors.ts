@@ -1,0 +1,39 @@
+// Every failure a user can cause or meet has a code from this one table, and a message that names the
+// file, tensor or field with the expected and found values. The CLI prints code and message; the HTTP
+// layer maps codes to statuses.
+
+/** The table of error codes: what each one means. */
+export const ERROR_CODES = {
+  E_USAGE: "a command-line flag or API option is missing or out of range",
+  E_ONNX_PARSE: "a file is not a valid ONNX model",
+  E_ONNX_EXTERNAL_DATA: "an external-data file of an ONNX model is missing or too short",
+  E_ONNX_UNSUPPORTED: "the model uses a feature the importer cannot split (it says which)",
+  E_ZOO_UNKNOWN: "no zoo model has that name",
+  E_OUTPUT_EXISTS: "the output path exists already",
+  E_BUNDLE_MANIFEST: "a bundle's manifest.json is missing or malformed",
+  E_BUNDLE_CHECKSUM: "a stage's weight bytes do not match the checksum in the manifest",
+  E_BUNDLE_FILE: "a file of a bundle is missing or has the wrong size",
+  E_SAFETENSORS: "a safetensors file is malformed",
+  E_INPUT_NAME: "an input tensor is missing or unknown",
+  E_INPUT_SHAPE: "an input tensor has the wrong shape",
+  E_INPUT_DTYPE: "an input tensor has the wrong element type",
+  E_RUNTIME: "onnxruntime failed to build or run a session",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a stable code from {@link ERROR_CODES}. */
+export class CicadaError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = "CicadaError";
+  }
+}
+
+/** True if `e` is a {@link CicadaError}, optionally with the given code. */
+export function isCicadaError(e: unknown, code?: ErrorCode): e is CicadaError {
+  return e instanceof CicadaError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,87 @@
+// The one module that imports onnxruntime-node. Everything else speaks HostTensor and the options
+// below, so most of the project (and its unit tests) never loads the native addon.
+import * as ort from "onnxruntime-node";
+import { CicadaError } from "../errors.js";
+import type { HostTensor } from "./host-tensor.js";
+
+export type Session = ort.InferenceSession;
+
+/** Options of one onnxruntime session, as this project uses them. */
+export interface SessionConfig {
+  /** Graph optimisation: onnxruntime's `all` by default (what a plain user gets). */
+  graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+  /** Intra-op threads; 0 lets onnxruntime choose. */
+  intraOpNumThreads?: number;
+  /** Whether idle intra-op threads spin (onnxruntime default: yes). */
+  allowSpinning?: boolean;
+  /** Save the optimised graph here (onnxruntime `optimizedModelFilePath`). */
+  optimizedModelFilePath?: string;
+  /** External-data files given as in-memory buffers (path as the model names it). */
+  externalData?: { path: string; data: Uint8Array }[];
+}
+
+function sessionOptions(config: SessionConfig): ort.InferenceSession.SessionOptions {
+  const options: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: config.graphOptimizationLevel ?? "all",
+    executionMode: "sequential",
+  };
+  if (config.intraOpNumThreads !== undefined) options.intraOpNumThreads = config.intraOpNumThreads;
+  if (config.optimizedModelFilePath) options.optimizedModelFilePath = config.optimizedModelFilePath;
+  if (config.externalData) options.externalData = config.externalData;
+  if (config.allowSpinning === false) {
+    // NOTE: the spinning switch is only reachable through the session config entries.
+    options.extra = { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } };
+  }
+  return options;
+}
+
+/** Creates a session from a model path or model bytes. */
+export async function createSession(
+  model: string | Uint8Array,
+  config: SessionConfig = {},
+): Promise<Session> {
+  try {
+    return typeof model === "string"
+      ? await ort.InferenceSession.create(model, sessionOptions(config))
+      : await ort.InferenceSession.create(model, sessionOptions(config));
+  } catch (e) {
+    const what = typeof model === "string" ? model : `<${model.byteLength} model bytes>`;
+    throw new CicadaError(
+      "E_RUNTIME",
+      `onnxruntime could not create a session for ${what}: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+function toOrt(t: HostTensor): ort.Tensor {
+  return new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
+}
+
+function fromOrt(t: ort.Tensor): HostTensor {
+  return { dtype: t.type as HostTensor["dtype"], dims: [...t.dims], data: t.data as HostTensor["data"] };
+}
+
+/** Runs a session; `outputs` restricts which outputs are fetched. */
+export async function runSession(
+  session: Session,
+  feeds: Record<string, HostTensor>,
+  outputs?: readonly string[],
+): Promise<Record<string, HostTensor>> {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrt(t);
+  let result: ort.InferenceSession.ReturnType;
+  try {
+    result = outputs ? await session.run(ortFeeds, outputs) : await session.run(ortFeeds);
+  } catch (e) {
+    throw new CicadaError("E_RUNTIME", `onnxruntime failed to run: ${(e as Error).message}`, { cause: e });
+  }
+  const out: Record<string, HostTensor> = {};
+  for (const [name, t] of Object.entries(result)) out[name] = fromOrt(t);
+  return out;
+}
+
+/** onnxruntime-node's version. */
+export const ORT_VERSION: string = ort.env.versions.node ?? "unknown";
