@@ -23,7 +23,7 @@ const TO_OBJECT: protobuf.IConversionOptions = {
 export function decodeModel(bytes: Uint8Array, source = "<buffer>"): ModelProto {
   let model: ModelProto;
   try {
-    model = ModelType.toObject(ModelType.decode(bytes), TO_OBJECT) as ModelProto;
+    model = ModelType.toObject(ModelType.decode(bytes), TO_OBJECT);
   } catch (e) {
     throw new CicadaError(
       "E_ONNX_PARSE",

@@ -16,8 +16,12 @@ export interface SessionConfig {
   allowSpinning?: boolean;
   /** Save the optimised graph here (onnxruntime `optimizedModelFilePath`). */
   optimizedModelFilePath?: string;
-  /** External-data files given as in-memory buffers (path as the model names it). */
+  /** External-data files given as in-memory buffers (path as the model names it). NOTE: copied by onnxruntime. */
   externalData?: { path: string; data: Uint8Array }[];
+  /** onnxruntime session config entries (`session.*` keys without the prefix), e.g. saving options. */
+  sessionConfigEntries?: Record<string, string>;
+  /** onnxruntime log severity: 0 verbose .. 4 fatal (default 2: warnings). */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
 function sessionOptions(config: SessionConfig): ort.InferenceSession.SessionOptions {
@@ -28,10 +32,15 @@ function sessionOptions(config: SessionConfig): ort.InferenceSession.SessionOpti
   if (config.intraOpNumThreads !== undefined) options.intraOpNumThreads = config.intraOpNumThreads;
   if (config.optimizedModelFilePath) options.optimizedModelFilePath = config.optimizedModelFilePath;
   if (config.externalData) options.externalData = config.externalData;
+  if (config.logSeverityLevel !== undefined) options.logSeverityLevel = config.logSeverityLevel;
+  // NOTE: onnxruntime-node flattens `extra` into session config entries ("session.intra_op.allow_spinning").
+  const session: Record<string, unknown> = {};
   if (config.allowSpinning === false) {
-    // NOTE: the spinning switch is only reachable through the session config entries.
-    options.extra = { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } };
+    session.intra_op = { allow_spinning: "0" };
+    session.inter_op = { allow_spinning: "0" };
   }
+  for (const [key, value] of Object.entries(config.sessionConfigEntries ?? {})) session[key] = value;
+  if (Object.keys(session).length) options.extra = { session };
   return options;
 }
 
@@ -85,3 +94,8 @@ export async function runSession(
 
 /** onnxruntime-node's version. */
 export const ORT_VERSION: string = ort.env.versions.node ?? "unknown";
+
+/** Frees a session's native resources. */
+export async function releaseSession(session: Session): Promise<void> {
+  await session.release();
+}

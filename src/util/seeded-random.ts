@@ -1,5 +1,5 @@
-// Seeded random numbers for zoo weights. Each tensor draws from its own stream, keyed by the model seed
-// and the tensor name, so a tensor's values do not depend on generation order and any one can be
+// Seeded random numbers for zoo weights and example inputs. Each tensor draws from its own stream,
+// keyed by the seed and the tensor name, so a tensor's values do not depend on generation order and any one can be
 // regenerated (or checked) alone.
 
 /** FNV-1a hash of a string to 32 bits. */

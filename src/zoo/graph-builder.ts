@@ -41,9 +41,9 @@ function attribute(name: string, value: AttrValue): AttributeProto {
   if (typeof value === "string") return { name, type: AttributeType.STRING, s: Buffer.from(value) };
   if (Array.isArray(value)) {
     if (value.every((v) => typeof v === "string")) {
-      return { name, type: AttributeType.STRINGS, strings: (value as string[]).map((v) => Buffer.from(v)) };
+      return { name, type: AttributeType.STRINGS, strings: (value).map((v) => Buffer.from(v)) };
     }
-    return { name, type: AttributeType.INTS, ints: value as number[] };
+    return { name, type: AttributeType.INTS, ints: value };
   }
   if ("floats" in value) return { name, type: AttributeType.FLOATS, floats: value.floats };
   if ("float" in value) return { name, type: AttributeType.FLOAT, f: value.float };

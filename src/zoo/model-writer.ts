@@ -7,7 +7,7 @@ import { writeOutputDir } from "../format/atomic-output.js";
 import { encodeModel, setExternal } from "../format/onnx-io.js";
 import type { TensorProto } from "../format/onnx-types.js";
 import type { GraphBuilder, WeightSpec } from "./graph-builder.js";
-import { SeededRandom } from "./seeded-random.js";
+import { SeededRandom } from "../util/seeded-random.js";
 
 /** Name of the external-data file beside model.onnx. */
 export const ZOO_DATA_FILE = "model.onnx.data";

@@ -1,0 +1,70 @@
+// `cicada demo`: the main job end to end on a small zoo model — generate it (cached), import it into a
+// bundle (cached), cold-start it stage by stage, print each stage's timings and check it against eager.
+import type { Command } from "commander";
+import { ensureZooBundle } from "../../bench/model-cache.js";
+import { openBundle } from "../../format/bundle.js";
+import { similarity } from "../../metrics/similarity.js";
+import { randomInputs } from "../../runtime/model-inputs.js";
+import { runEager, runSequential } from "../../runtime/reference-runner.js";
+import { CicadaError } from "../../errors.js";
+import { intFlag } from "../flags.js";
+import { formatBytes, table } from "../format-table.js";
+import { byteProgress, type Progress } from "../progress.js";
+import { COSINE_THRESHOLD } from "./run.js";
+
+/** The embedded default: the smallest model of the paper's evaluation. */
+export const DEMO_MODEL = "resnet50";
+
+export function registerDemo(program: Command): void {
+  program
+    .command("demo")
+    .description(
+      `generate, import and cold-start a zoo model (default ${DEMO_MODEL}), printing each stage's timings`,
+    )
+    .option("--model <name>", "zoo model", DEMO_MODEL)
+    .option("--stages <n>", "number of stages of the bundle")
+    .action(async (opts: { model: string; stages?: string }) => {
+      const stages = opts.stages !== undefined ? intFlag("--stages", opts.stages, 1) : undefined;
+      const bars = new Map<string, Progress>();
+      const { bundleDir, modelPath } = await ensureZooBundle(opts.model, {
+        ...(stages !== undefined ? { stages } : {}),
+        onProgress: (phase, done, total) => {
+          let bar = bars.get(phase);
+          if (!bar) bars.set(phase, (bar = byteProgress(phase)));
+          bar.update(done, total);
+        },
+      });
+      for (const bar of bars.values()) bar.stop();
+      const bundle = await openBundle(bundleDir);
+      process.stdout.write(
+        `model ${modelPath}\nbundle ${bundleDir}: ${bundle.manifest.stages.length} stages, ${formatBytes(bundle.manifest.totalWeightBytes)}\n`,
+      );
+      const feeds = randomInputs(bundle.manifest.inputs, 0);
+      const run = await runSequential(bundle, feeds);
+      process.stdout.write(
+        table(
+          ["stage", "weights", "read ms", "create ms", "run ms"],
+          run.stages.map((s) => [
+            s.stage,
+            formatBytes(s.weightBytes),
+            s.readMs.toFixed(1),
+            s.createMs.toFixed(1),
+            s.runMs.toFixed(1),
+          ]),
+        ),
+      );
+      process.stdout.write(`sequential cold start: ${run.totalMs.toFixed(1)} ms\n`);
+      const eager = await runEager(modelPath, feeds);
+      process.stdout.write(
+        `eager cold start (InferenceSession.create + run): ${eager.totalMs.toFixed(1)} ms\n`,
+      );
+      for (const [name, expected] of Object.entries(eager.outputs)) {
+        const s = similarity(run.outputs[name]!.data, expected.data);
+        process.stdout.write(
+          `output ${name}: cosine vs eager ${s.cosine.toFixed(7)}, max abs diff ${s.maxAbsDiff.toExponential(2)}\n`,
+        );
+        if (!(s.cosine >= COSINE_THRESHOLD))
+          throw new CicadaError("E_RUNTIME", `demo: output ${name} differs from eager`);
+      }
+    });
+}

@@ -1,0 +1,159 @@
+// `cicada run <bundle|model.onnx>`: one cold start (load + first run) with a reference strategy, its
+// timings, and with --check the outputs compared against eager on the original model.
+import type { Command } from "commander";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { CicadaError } from "../../errors.js";
+import { openBundle } from "../../format/bundle.js";
+import { MANIFEST_FILE } from "../../format/manifest.js";
+import { similarity } from "../../metrics/similarity.js";
+import { readOnnxFile } from "../../format/onnx-io.js";
+import { graphInputsOf } from "../../importer/graph-inputs.js";
+import type { HostTensor } from "../../runtime/host-tensor.js";
+import { randomInputs, readInputsFile, validateInputs } from "../../runtime/model-inputs.js";
+import { runEager, runSequential, type ReferenceRun } from "../../runtime/reference-runner.js";
+import { choiceFlag, intFlag } from "../flags.js";
+import { formatBytes, table } from "../format-table.js";
+
+const STRATEGIES = ["eager", "sequential"] as const;
+/** The correctness bar of every pipelined strategy against eager. */
+export const COSINE_THRESHOLD = 0.99999;
+
+interface RunOptions {
+  strategy: string;
+  json?: boolean;
+  check?: boolean;
+  inputs?: string;
+  seed: string;
+  reference?: string;
+}
+
+function isBundle(target: string): boolean {
+  return existsSync(target) && statSync(target).isDirectory() && existsSync(join(target, MANIFEST_FILE));
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("cold-start a bundle or an .onnx model and run it once")
+    .argument("<target>", "bundle directory or model.onnx")
+    .option("--strategy <s>", `one of ${STRATEGIES.join(", ")}`, "sequential")
+    .option(
+      "--inputs <file>",
+      "JSON inputs: { name: { dtype, dims, data } } (default: random example inputs)",
+    )
+    .option("--seed <n>", "seed of the random inputs", "0")
+    .option("--check", "compare every output with eager on the original model")
+    .option("--reference <model.onnx>", "original model for --check (default: the bundle's recorded source)")
+    .option("--json", "machine-readable output")
+    .action(async (target: string, opts: RunOptions) => {
+      const strategy = choiceFlag("--strategy", opts.strategy, STRATEGIES);
+      const seed = intFlag("--seed", opts.seed, 0, 2 ** 31 - 1);
+      const bundle = isBundle(target) ? await openBundle(target) : undefined;
+      if (!bundle && !existsSync(target)) throw new CicadaError("E_USAGE", `run: ${target} does not exist`);
+      const reference = opts.reference ?? (bundle ? bundle.manifest.model.source : target);
+      const inputSpecs = bundle ? bundle.manifest.inputs : graphInputsOf((await readOnnxFile(target)).model);
+      const feeds: Record<string, HostTensor> = opts.inputs
+        ? await readInputsFile(opts.inputs)
+        : randomInputs(inputSpecs, seed);
+      validateInputs(inputSpecs, feeds, target);
+
+      let result: ReferenceRun;
+      if (strategy === "sequential") {
+        if (!bundle)
+          throw new CicadaError(
+            "E_USAGE",
+            `run: --strategy sequential needs a bundle; import ${target} first (cicada import)`,
+          );
+        result = await runSequential(bundle, feeds);
+      } else {
+        if (bundle && !existsSync(reference)) {
+          throw new CicadaError(
+            "E_USAGE",
+            `run: eager needs the original model; ${reference} does not exist (give --reference)`,
+          );
+        }
+        result = await runEager(bundle ? reference : target, feeds);
+      }
+
+      const outputs = Object.entries(result.outputs).map(([name, t]) => ({
+        name,
+        dtype: t.dtype,
+        dims: t.dims,
+      }));
+      let check:
+        | {
+            reference: string;
+            passed: boolean;
+            outputs: { name: string; cosine: number; maxAbsDiff: number }[];
+          }
+        | undefined;
+      if (opts.check) {
+        if (!existsSync(reference))
+          throw new CicadaError(
+            "E_USAGE",
+            `run --check: reference model ${reference} does not exist (give --reference)`,
+          );
+        const eager = await runEager(reference, feeds);
+        const compared = Object.entries(eager.outputs).map(([name, expected]) => {
+          const actual = result.outputs[name];
+          if (!actual)
+            throw new CicadaError(
+              "E_RUNTIME",
+              `output '${name}' of the reference is missing from the ${strategy} run`,
+            );
+          return { name, ...similarity(actual.data, expected.data) };
+        });
+        check = { reference, passed: compared.every((c) => c.cosine >= COSINE_THRESHOLD), outputs: compared };
+      }
+
+      if (opts.json) {
+        process.stdout.write(
+          JSON.stringify(
+            {
+              target,
+              strategy,
+              totalMs: result.totalMs,
+              createMs: result.createMs,
+              runMs: result.runMs,
+              stages: result.stages,
+              outputs,
+              check,
+            },
+            null,
+            2,
+          ) + "\n",
+        );
+      } else {
+        if (result.stages.length) {
+          process.stdout.write(
+            table(
+              ["stage", "weights", "read ms", "create ms", "run ms"],
+              result.stages.map((s) => [
+                s.stage,
+                formatBytes(s.weightBytes),
+                s.readMs.toFixed(1),
+                s.createMs.toFixed(1),
+                s.runMs.toFixed(1),
+              ]),
+            ),
+          );
+        }
+        process.stdout.write(
+          `${strategy}: load + first run ${result.totalMs.toFixed(1)} ms (load ${result.createMs.toFixed(1)} ms, run ${result.runMs.toFixed(1)} ms)\n`,
+        );
+        for (const o of outputs) process.stdout.write(`output ${o.name}: ${o.dtype} [${o.dims.join(",")}]\n`);
+        for (const c of check?.outputs ?? []) {
+          process.stdout.write(
+            `check ${c.name} vs eager: cosine ${c.cosine.toFixed(7)}, max abs diff ${c.maxAbsDiff.toExponential(2)}\n`,
+          );
+        }
+      }
+      if (check && !check.passed) {
+        throw new CicadaError(
+          "E_RUNTIME",
+          `run --check: ${strategy} differs from eager (cosine below ${COSINE_THRESHOLD})`,
+        );
+      }
+    });
+}

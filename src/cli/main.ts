@@ -1,0 +1,34 @@
+// The `cicada` command: one file per subcommand under commands/, errors printed with their code.
+import { Command, CommanderError } from "commander";
+import { isCicadaError } from "../errors.js";
+import { registerDemo } from "./commands/demo.js";
+import { registerImport } from "./commands/import.js";
+import { registerInspect } from "./commands/inspect.js";
+import { registerRun } from "./commands/run.js";
+import { registerZoo } from "./commands/zoo.js";
+
+const program = new Command("cicada")
+  .description("Pipelined cold start of ONNX models on Node.js (the Cicada design)")
+  .version("0.1.0")
+  .exitOverride()
+  .showHelpAfterError();
+
+registerDemo(program);
+registerZoo(program);
+registerImport(program);
+registerInspect(program);
+registerRun(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode;
+  } else if (isCicadaError(e)) {
+    process.stderr.write(`cicada: ${e.code}: ${e.message}\n`);
+    process.exitCode = e.code === "E_USAGE" ? 2 : 1;
+  } else {
+    process.stderr.write(`cicada: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 70;
+  }
+}

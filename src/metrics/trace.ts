@@ -1,0 +1,110 @@
+// The event trace of one request: every unit task (L construct, R retrieve, A apply, E execute) of every
+// stage, on one clock shared by all threads. Every metric of the evaluation is computed from it.
+import { performance } from "node:perf_hooks";
+
+/** The paper's four units. */
+export type Unit = "L" | "R" | "A" | "E";
+export const UNITS: readonly Unit[] = ["L", "R", "A", "E"];
+
+/** One unit task. Times are milliseconds on the shared clock (see {@link now}). */
+export interface TraceEvent {
+  unit: Unit;
+  stage: number;
+  /** Thread that did the work: "main" or "worker-N". */
+  worker: string;
+  start: number;
+  end: number;
+  /** Bytes moved (R) or bound (A); 0 where it does not apply. */
+  bytes: number;
+}
+
+/** A request's trace: its events and the request's own start and end. */
+export interface Trace {
+  requestStart: number;
+  requestEnd: number;
+  events: TraceEvent[];
+}
+
+/**
+ * Milliseconds on a clock shared by every thread of the process. NOTE: performance.now() counts from each
+ * thread's own time origin, so worker timestamps must be shifted by timeOrigin to be comparable.
+ */
+export function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Merges intervals and returns the total length they cover. */
+export function unionLength(intervals: readonly { start: number; end: number }[]): number {
+  const sorted = [...intervals].filter((i) => i.end > i.start).sort((a, b) => a.start - b.start);
+  let total = 0;
+  let curStart = -Infinity;
+  let curEnd = -Infinity;
+  for (const i of sorted) {
+    if (i.start > curEnd) {
+      if (curEnd > curStart) total += curEnd - curStart;
+      curStart = i.start;
+      curEnd = i.end;
+    } else if (i.end > curEnd) curEnd = i.end;
+  }
+  if (curEnd > curStart) total += curEnd - curStart;
+  return total;
+}
+
+/**
+ * Pipeline utilisation as the paper defines it: the union of all units' active intervals divided by the
+ * pipeline's total time (first task start to last task end). 1 means some unit was always working.
+ */
+export function utilization(trace: Trace): number {
+  if (trace.events.length === 0) return 0;
+  const start = Math.min(...trace.events.map((e) => e.start));
+  const end = Math.max(...trace.events.map((e) => e.end));
+  return end > start ? unionLength(trace.events) / (end - start) : 1;
+}
+
+/** Working and waiting time of one unit, in milliseconds. */
+export interface UnitTimes {
+  workMs: number;
+  waitMs: number;
+}
+
+/**
+ * The time each unit task became ready: when everything it depends on had ended. Dependencies follow the
+ * pipeline: L_i after L_{i-1}; R_i after R_{i-1} (issued in order); A_i after L_i, R_i and A_{i-1} (the
+ * paper's hazard rule); E_i after A_i and E_{i-1}. First tasks depend on the request start.
+ */
+function readyTime(e: TraceEvent, byKey: Map<string, TraceEvent>, requestStart: number): number {
+  const end = (unit: Unit, stage: number) => byKey.get(`${unit}${stage}`)?.end ?? requestStart;
+  const i = e.stage;
+  switch (e.unit) {
+    case "L":
+    case "R":
+      return i === 0 ? requestStart : end(e.unit, i - 1);
+    case "A":
+      return Math.max(end("L", i), end("R", i), i === 0 ? requestStart : end("A", i - 1));
+    case "E":
+      return Math.max(end("A", i), i === 0 ? requestStart : end("E", i - 1));
+  }
+}
+
+/**
+ * Per-unit working time (sum of task durations) and waiting time (sum over tasks of start minus the time
+ * the task became ready), as in the paper's Fig. 12.
+ */
+export function unitTimes(trace: Trace): Record<Unit, UnitTimes> {
+  const byKey = new Map<string, TraceEvent>();
+  for (const e of trace.events) {
+    // Several tasks of one unit and stage (e.g. R in chunks) merge into their envelope.
+    const key = `${e.unit}${e.stage}`;
+    const prev = byKey.get(key);
+    byKey.set(
+      key,
+      prev ? { ...prev, start: Math.min(prev.start, e.start), end: Math.max(prev.end, e.end) } : e,
+    );
+  }
+  const out = Object.fromEntries(UNITS.map((u) => [u, { workMs: 0, waitMs: 0 }])) as Record<Unit, UnitTimes>;
+  for (const e of trace.events) out[e.unit].workMs += e.end - e.start;
+  for (const e of byKey.values()) {
+    out[e.unit].waitMs += Math.max(0, e.start - readyTime(e, byKey, trace.requestStart));
+  }
+  return out;
+}
