@@ -1,0 +1,394 @@
+// The stage workers of an instance, seen from the main thread. onnxruntime's create and run block their
+// thread, so the pipeline builds and runs stage i on one worker (stage-affine) while the main thread reads
+// weights and schedules. The pool spawns the workers when the instance starts, forwards requests with
+// their buffers transferred (not copied), and keeps a dead worker from hanging anyone: its pending
+// requests fail with E_RUNTIME, the owner is told, and a fresh worker takes its place.
+import { EventEmitter } from "node:events";
+import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
+import { CicadaError } from "../errors.js";
+import { encodeModel } from "../format/onnx-io.js";
+import { DataType } from "../format/onnx-types.js";
+import type { HostTensor } from "./host-tensor.js";
+import {
+  GATE_ACTIONS,
+  describeRequest,
+  requestTransferables,
+  type CreateResult,
+  type GateAction,
+  type ReleaseResult,
+  type ResultOf,
+  type RunResult,
+  type SessionSource,
+  type StageSessionConfig,
+  type WorkerInit,
+  type WorkerReply,
+  type WorkerRequest,
+} from "./worker-protocol.js";
+
+export type { CreateResult, ReleaseResult, RunResult, SessionSource, StageSessionConfig };
+
+/** Options of a {@link WorkerPool}. */
+export interface WorkerPoolOptions {
+  /** Number of stage workers (default 2). */
+  workers?: number;
+  /** Intra-op threads of every session, unless a create's config says otherwise (default: onnxruntime's). */
+  intraOpNumThreads?: number;
+}
+
+/** What the owner learns when a worker dies: its sessions are gone and must be rebuilt. */
+export interface WorkerDeath {
+  worker: number;
+  name: string;
+  reason: string;
+  /** The requests that were pending on it, all rejected with E_RUNTIME. */
+  failedRequests: string[];
+  /** Keys of the sessions it held. */
+  lostSessions: string[];
+}
+
+/** The pool's events: a worker died (and was replaced), a worker became ready. */
+export interface WorkerPoolEvents {
+  "worker-died": [WorkerDeath];
+  "worker-ready": [{ worker: number; name: string; ortVersion: string }];
+}
+
+/**
+ * Test-only debug hook: holds a create or run at its start, on the worker's thread, until {@link open}.
+ * The worker is then blocked as if onnxruntime were busy, so tests can queue requests behind a running
+ * task or kill a worker in the middle of a request, without timing anything.
+ */
+export class TaskGate {
+  /** The shared cell the worker waits on. */
+  readonly cell = new Int32Array(new SharedArrayBuffer(4));
+  /** Resolves when the worker has picked the task and waits at the gate. */
+  readonly started: Promise<void>;
+  /** @internal Settles {@link started}; called by the pool. */
+  readonly settle: (error?: Error) => void;
+
+  constructor() {
+    let settle: (error?: Error) => void = () => undefined;
+    this.started = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(error) : resolve());
+    });
+    // A gate whose task failed before it started must not raise an unhandled rejection.
+    this.started.catch(() => undefined);
+    this.settle = settle;
+  }
+
+  /** Lets the task proceed, or makes the worker exit (`exit`) or throw an uncaught exception (`throw`). */
+  open(action: GateAction = "proceed"): void {
+    Atomics.store(this.cell, 0, GATE_ACTIONS.indexOf(action) + 1);
+    Atomics.notify(this.cell, 0);
+  }
+}
+
+/** Per-request options. */
+export interface RequestOptions {
+  /** Test-only: hold the task at its start (see {@link TaskGate}). */
+  gate?: TaskGate;
+}
+
+interface Pending {
+  request: WorkerRequest;
+  resolve: (result: ResultOf[keyof ResultOf]) => void;
+  reject: (error: Error) => void;
+  gate?: TaskGate;
+}
+
+interface Slot {
+  index: number;
+  name: string;
+  worker: Worker;
+  port: MessagePort;
+  pending: Map<number, Pending>;
+  sessions: Set<string>;
+  ready: Promise<void>;
+  markReady: () => void;
+  failStart: (error: Error) => void;
+  isReady: boolean;
+  /** Set once the thread has exited. */
+  exited: boolean;
+  lastError?: Error;
+  killed: boolean;
+}
+
+/** The model of WorkerInit.warmUpModel: y = Identity(x), x and y float32 [1]. */
+function buildWarmUpModel(): Uint8Array {
+  const info = (name: string) => ({
+    name,
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } } },
+  });
+  return encodeModel({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: "warm-up",
+      node: [{ opType: "Identity", input: ["x"], output: ["y"] }],
+      input: [info("x")],
+      output: [info("y")],
+    },
+  });
+}
+
+const ENTRY = new URL(`./stage-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
+
+/**
+ * Starts the worker thread. NOTE: on Node 20 a `.ts` entry with `execArgv: ["--import", "tsx"]` fails
+ * (ERR_UNKNOWN_FILE_EXTENSION, tsx issue #354); an eval'd bootstrap that registers tsx's loader and then
+ * imports the entry works. `execArgv: []` keeps the worker from re-running the parent's `--import tsx`.
+ */
+function startThread(init: WorkerInit): Worker {
+  const options = { execArgv: [], workerData: init, transferList: [init.port] };
+  if (!ENTRY.pathname.endsWith(".ts")) return new Worker(ENTRY, options);
+  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
+  const code = `import(${tsx}).then(({ register }) => { register(); return import(${JSON.stringify(ENTRY.href)}); });`;
+  return new Worker(code, { ...options, eval: true });
+}
+
+/**
+ * N stage-affine workers, each with its own onnxruntime sessions (named by keys the caller chooses) and its
+ * own task queue in which execution goes first. Every result carries the task's start and end, measured in
+ * the worker on the clock of src/metrics/trace.ts.
+ */
+export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
+  private readonly slots: Slot[] = [];
+  private readonly intraOpNumThreads: number | undefined;
+  private readonly warmUpModel = buildWarmUpModel();
+  private nextId = 1;
+  private closed = false;
+
+  /** Spawns the workers; {@link ready} says when they can take requests. */
+  constructor(options: WorkerPoolOptions = {}) {
+    super();
+    const count = options.workers ?? 2;
+    if (!Number.isInteger(count) || count < 1) {
+      throw new CicadaError("E_USAGE", `a worker pool needs at least 1 worker, found ${count}`);
+    }
+    this.intraOpNumThreads = options.intraOpNumThreads;
+    for (let i = 0; i < count; i++) this.slots.push(this.spawn(i));
+  }
+
+  /** Number of workers. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** The name of worker `worker` in errors and trace events ("worker-0"). */
+  workerName(worker: number): string {
+    return `worker-${worker}`;
+  }
+
+  /** Resolves once every current worker has imported and initialised onnxruntime. */
+  ready(): Promise<void> {
+    return Promise.all(this.slots.map((s) => s.ready)).then(() => undefined);
+  }
+
+  /** Keys of the sessions alive on `worker`, as far as completed requests tell. */
+  sessionsOf(worker: number): string[] {
+    return [...this.slot(worker).sessions];
+  }
+
+  /**
+   * Builds a session on `worker` under `key`. Bytes and in-memory external data are transferred: the
+   * caller's buffers are detached afterwards. Sessions default to no spinning and the pool's intra-op
+   * threads; `config` overrides both.
+   */
+  create(
+    worker: number,
+    key: string,
+    source: SessionSource,
+    config: StageSessionConfig = {},
+    options: RequestOptions = {},
+  ): Promise<CreateResult> {
+    const defaults: StageSessionConfig = { allowSpinning: false };
+    if (this.intraOpNumThreads !== undefined) defaults.intraOpNumThreads = this.intraOpNumThreads;
+    return this.send(worker, { kind: "create", key, source, config: { ...defaults, ...config } }, options);
+  }
+
+  /** Runs session `key` on `worker`. The feeds' buffers are transferred (detached here). */
+  run(
+    worker: number,
+    key: string,
+    feeds: Record<string, HostTensor>,
+    outputNames?: string[],
+    options: RequestOptions = {},
+  ): Promise<RunResult> {
+    return this.send(worker, { kind: "run", key, feeds, ...(outputNames ? { outputNames } : {}) }, options);
+  }
+
+  /** Releases session `key` on `worker`. */
+  release(worker: number, key: string): Promise<ReleaseResult> {
+    return this.send(worker, { kind: "release", key }, {});
+  }
+
+  /** Releases every session of every worker; one result per worker. */
+  releaseAll(): Promise<ReleaseResult[]> {
+    return Promise.all(this.slots.map((s) => this.send(s.index, { kind: "releaseAll" }, {})));
+  }
+
+  /**
+   * Terminates `worker` from the main thread (e.g. a stuck create). Like any death: its pending requests
+   * fail, "worker-died" is emitted and a fresh worker replaces it. Resolves once the thread has exited.
+   */
+  async kill(worker: number): Promise<void> {
+    const slot = this.slot(worker);
+    slot.killed = true;
+    await slot.worker.terminate();
+  }
+
+  /** Terminates every worker; pending requests fail with E_RUNTIME. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private slot(worker: number): Slot {
+    const slot = this.slots[worker];
+    if (!Number.isInteger(worker) || !slot) {
+      throw new CicadaError(
+        "E_USAGE",
+        `no worker ${worker}: the pool has workers 0..${this.slots.length - 1}`,
+      );
+    }
+    return slot;
+  }
+
+  private spawn(index: number): Slot {
+    const name = this.workerName(index);
+    const { port1, port2 } = new MessageChannel();
+    let markReady: () => void = () => undefined;
+    let failStart: (error: Error) => void = () => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failStart = reject;
+    });
+    // Nobody may be awaiting ready() when a worker fails to start; the failure also rejects its requests.
+    ready.catch(() => undefined);
+    const slot: Slot = {
+      index,
+      name,
+      worker: startThread({ name, port: port2, warmUpModel: this.warmUpModel }),
+      port: port1,
+      pending: new Map(),
+      sessions: new Set(),
+      ready,
+      markReady,
+      failStart,
+      isReady: false,
+      exited: false,
+      killed: false,
+    };
+    port1.on("message", (reply: WorkerReply) => this.onReply(slot, reply));
+    slot.worker.on("error", (error) => {
+      slot.lastError = error;
+    });
+    slot.worker.on("exit", (code) => this.onExit(slot, code));
+    return slot;
+  }
+
+  private send<K extends WorkerRequest["kind"]>(
+    worker: number,
+    body: Omit<Extract<WorkerRequest, { kind: K }>, "id"> & { kind: K },
+    options: RequestOptions,
+  ): Promise<ResultOf[K]> {
+    return new Promise<ResultOf[K]>((resolve, reject) => {
+      const slot = this.slot(worker);
+      const request = { ...body, id: this.nextId++ } as WorkerRequest;
+      if (options.gate) request.gate = options.gate.cell;
+      if (this.closed || slot.exited) {
+        const why = this.closed ? "the pool is closed" : `${slot.name} failed to start`;
+        reject(new CicadaError("E_RUNTIME", `${slot.name}: cannot ${describeRequest(request)}: ${why}`));
+        return;
+      }
+      slot.pending.set(request.id, {
+        request,
+        resolve: resolve as (result: ResultOf[keyof ResultOf]) => void,
+        reject,
+        ...(options.gate ? { gate: options.gate } : {}),
+      });
+      try {
+        slot.port.postMessage(request, requestTransferables(request));
+      } catch {
+        // NOTE: Node's pooled small Buffers cannot be transferred (an error from Node 21 on): copy those.
+        slot.port.postMessage(request);
+      }
+    });
+  }
+
+  private settle(slot: Slot, id: number): Pending | undefined {
+    const pending = slot.pending.get(id);
+    slot.pending.delete(id);
+    return pending;
+  }
+
+  private onReply(slot: Slot, reply: WorkerReply): void {
+    switch (reply.kind) {
+      case "ready":
+        slot.isReady = true;
+        slot.markReady();
+        this.emit("worker-ready", { worker: slot.index, name: slot.name, ortVersion: reply.ortVersion });
+        return;
+      case "started":
+        slot.pending.get(reply.id)?.gate?.settle();
+        return;
+      case "done": {
+        const pending = this.settle(slot, reply.id);
+        if (!pending) return;
+        const { request } = pending;
+        if (request.kind === "create") slot.sessions.add(request.key);
+        if (request.kind === "release" || request.kind === "releaseAll") {
+          for (const key of (reply.result as ReleaseResult).released) slot.sessions.delete(key);
+        }
+        pending.resolve(reply.result);
+        return;
+      }
+      case "failed": {
+        const pending = this.settle(slot, reply.id);
+        if (!pending) return;
+        const error = new CicadaError(
+          reply.code,
+          `${slot.name}: ${describeRequest(pending.request)}: ${reply.message}`,
+        );
+        pending.gate?.settle(error);
+        pending.reject(error);
+        return;
+      }
+    }
+  }
+
+  private onExit(slot: Slot, code: number): void {
+    slot.exited = true;
+    slot.port.close();
+    const reason = this.closed
+      ? "the pool was closed"
+      : slot.killed
+        ? "terminated by kill()"
+        : slot.lastError
+          ? `uncaught exception: ${slot.lastError.message}`
+          : `exit code ${code}`;
+    const failedRequests: string[] = [];
+    for (const { request, reject, gate } of slot.pending.values()) {
+      const what = describeRequest(request);
+      failedRequests.push(what);
+      const error = new CicadaError("E_RUNTIME", `${slot.name} died (${reason}) before ${what} finished`);
+      gate?.settle(error);
+      reject(error);
+    }
+    slot.pending.clear();
+    if (!slot.isReady) {
+      slot.failStart(new CicadaError("E_RUNTIME", `${slot.name} failed to start: ${reason}`));
+      // A worker that cannot start would fail again: no replacement, its requests fail at once.
+      return;
+    }
+    if (this.closed) return;
+    // Replace first, so that an owner reacting to the event rebuilds its sessions on the new worker.
+    this.slots[slot.index] = this.spawn(slot.index);
+    this.emit("worker-died", {
+      worker: slot.index,
+      name: slot.name,
+      reason,
+      failedRequests,
+      lostSessions: [...slot.sessions],
+    });
+  }
+}
