@@ -41,7 +41,7 @@ function attribute(name: string, value: AttrValue): AttributeProto {
   if (typeof value === "string") return { name, type: AttributeType.STRING, s: Buffer.from(value) };
   if (Array.isArray(value)) {
     if (value.every((v) => typeof v === "string")) {
-      return { name, type: AttributeType.STRINGS, strings: (value).map((v) => Buffer.from(v)) };
+      return { name, type: AttributeType.STRINGS, strings: value.map((v) => Buffer.from(v)) };
     }
     return { name, type: AttributeType.INTS, ints: value };
   }
