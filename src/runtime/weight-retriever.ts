@@ -1,0 +1,419 @@
+// The WeightDecoupler's retrieval engine (unit R of the pipeline): reads of every stage's weight bytes are
+// issued when loading starts, in stage order, and run in the background while stages are constructed.
+// The pipeline awaits `whenRetrieved(i)` before applying stage i. Two modes: `buffer` reads each stage
+// into its own buffer under a memory budget; `prefetch` streams each stage through reused scratch memory
+// only to make it resident in the page cache (onnxruntime then maps the file), verifying its checksum.
+// Which retrieval reads its next chunk is decided by a RetrievalScheduler, consulted before every chunk.
+import { open, type FileHandle } from "node:fs/promises";
+import { crc32 } from "node:zlib";
+import { CicadaError, isCicadaError } from "../errors.js";
+import { now as traceNow, type TraceEvent } from "../metrics/trace.js";
+import { PriorityScheduler, type RetrievalScheduler } from "./retrieval-scheduler.js";
+
+/** One stage's weight bytes: `length` bytes at `offset` of `path`. */
+export interface RetrievalRange {
+  stage: number;
+  path: string;
+  offset: number;
+  length: number;
+  /** `crc32:` and 8 hex digits of the range's bytes; verified as they are read when given. */
+  checksum?: string;
+}
+
+/** One positional read the retriever is about to make (what a {@link RetrieverOptions.readChunk} hook sees). */
+export interface ChunkRead {
+  stage: number;
+  path: string;
+  /** Absolute position in the file. */
+  position: number;
+  /** Where the bytes go; its length is the number of bytes asked for. */
+  target: Uint8Array;
+  /** Index of the chunk within the stage's range. */
+  index: number;
+}
+
+/** How a {@link WeightRetriever} reads. */
+export interface RetrieverOptions {
+  /** `buffer`: each stage into its own buffer; `prefetch`: into the page cache only (nothing is kept). */
+  mode: "buffer" | "prefetch";
+  /** Bytes per positional read (default 4 MiB). */
+  chunkBytes?: number;
+  /** Stages reading at once (default 2). */
+  maxInFlight?: number;
+  /** Buffer mode: stage buffers alive (retrieved or reading, not released) at most (default unlimited). */
+  memoryBudgetBytes?: number;
+  /** Retrieval policy (default: a {@link PriorityScheduler} on the same clock). */
+  scheduler?: RetrievalScheduler;
+  /** Receives one `R` event per retrieved stage. */
+  onEvent?: (event: TraceEvent) => void;
+  /** Clock in milliseconds (default: the trace clock). */
+  now?: () => number;
+  /** Test hook: replaces the positional read; `read` performs the default one. Returns the bytes read. */
+  readChunk?: (chunk: ChunkRead, read: () => Promise<number>) => Promise<number>;
+}
+
+/** Lifecycle of one stage's retrieval: queued → reading → retrieved → released, or failed / aborted. */
+export type RetrievalStatus = "queued" | "reading" | "retrieved" | "released" | "failed" | "aborted";
+
+/** Totals of what a retriever has done. */
+export interface RetrieverStats {
+  bytesRead: number;
+  chunks: number;
+  /** Buffer mode: bytes of stage buffers alive now, and the most alive at once. */
+  aliveBytes: number;
+  peakAliveBytes: number;
+}
+
+const PAGE_BYTES = 4096;
+/**
+ * NOTE: glibc serves large allocations (ArrayBuffer backing stores among them) with mmap, and the block
+ * starts 16 bytes (its header) past a page boundary; page-cache reads into such memory measured 2-5x
+ * slower than into page-aligned memory. Smaller blocks come from the heap, where the view is merely
+ * 16-byte aligned, which is harmless.
+ */
+const MALLOC_HEADER_BYTES = 16;
+
+/** A view of `length` fresh bytes that starts on a page boundary when the allocation was mmap'd. */
+export function allocatePageAligned(length: number): Uint8Array {
+  return new Uint8Array(new ArrayBuffer(length + PAGE_BYTES), PAGE_BYTES - MALLOC_HEADER_BYTES, length);
+}
+
+const CHECKSUM_FORMAT = /^crc32:[0-9a-f]{8}$/;
+
+interface Waiter {
+  resolve: (bytes: Uint8Array | undefined) => void;
+  reject: (e: Error) => void;
+}
+
+interface StageState {
+  range: RetrievalRange;
+  status: RetrievalStatus;
+  bytes: Uint8Array | undefined;
+  error: Error | undefined;
+  waiters: Waiter[];
+}
+
+/** Issues and runs the retrievals of all stages; see the file header. */
+export class WeightRetriever {
+  private readonly mode: "buffer" | "prefetch";
+  private readonly chunkBytes: number;
+  private readonly maxInFlight: number;
+  private readonly budget: number;
+  private readonly scheduler: RetrievalScheduler;
+  private readonly onEvent: ((event: TraceEvent) => void) | undefined;
+  private readonly clock: () => number;
+  private readonly readHook: RetrieverOptions["readChunk"];
+  /** Stages in issue order (ascending stage index). */
+  private readonly order: StageState[];
+  private readonly byStage = new Map<number, StageState>();
+  private readonly handles = new Set<FileHandle>();
+  private scratch: [Uint8Array, Uint8Array][] | undefined;
+  private next = 0;
+  private inFlight = 0;
+  private begun = false;
+  private abortError: Error | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly totals: RetrieverStats = { bytesRead: 0, chunks: 0, aliveBytes: 0, peakAliveBytes: 0 };
+
+  constructor(ranges: readonly RetrievalRange[], options: RetrieverOptions) {
+    this.mode = options.mode;
+    this.chunkBytes = options.chunkBytes ?? 4 << 20;
+    this.maxInFlight = options.maxInFlight ?? 2;
+    this.budget = options.memoryBudgetBytes ?? Infinity;
+    this.clock = options.now ?? traceNow;
+    this.scheduler = options.scheduler ?? new PriorityScheduler({ now: this.clock });
+    this.onEvent = options.onEvent;
+    this.readHook = options.readChunk;
+    if (!Number.isSafeInteger(this.chunkBytes) || this.chunkBytes < 1)
+      throw usage(`chunkBytes is ${this.chunkBytes}; expected a positive integer`);
+    if (!Number.isSafeInteger(this.maxInFlight) || this.maxInFlight < 1)
+      throw usage(`maxInFlight is ${this.maxInFlight}; expected a positive integer`);
+    if (!(this.budget > 0)) throw usage(`memoryBudgetBytes is ${this.budget}; expected > 0`);
+    for (const range of ranges) {
+      const { stage, offset, length, checksum } = range;
+      if (!Number.isSafeInteger(stage) || stage < 0)
+        throw usage(`stage index ${stage} is not an integer >= 0`);
+      if (this.byStage.has(stage)) throw usage(`stage ${stage} is given twice`);
+      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
+        throw usage(`stage ${stage}: range ${offset}+${length} is not two integers >= 0`);
+      if (checksum !== undefined && !CHECKSUM_FORMAT.test(checksum))
+        throw usage(`stage ${stage}: checksum '${checksum}' is not 'crc32:' and 8 hex digits`);
+      this.byStage.set(stage, { range, status: "queued", bytes: undefined, error: undefined, waiters: [] });
+    }
+    this.order = [...this.byStage.values()].sort((a, b) => a.range.stage - b.range.stage);
+  }
+
+  /** Issues every retrieval, in stage order; they run in the background. */
+  start(): void {
+    if (this.begun) throw usage("start() was called twice");
+    this.begun = true;
+    this.pump();
+  }
+
+  /**
+   * Resolves when the stage's bytes are retrieved: with them in buffer mode, undefined in prefetch mode.
+   * Rejects with the stage's error (E_BUNDLE_FILE, E_BUNDLE_CHECKSUM), after release, or after abort.
+   */
+  whenRetrieved(stage: number): Promise<Uint8Array | undefined> {
+    const s = this.byStage.get(stage);
+    if (!s) return Promise.reject(usage(`no retrieval of stage ${stage}`));
+    switch (s.status) {
+      case "retrieved":
+        return Promise.resolve(s.bytes);
+      case "released":
+        return Promise.reject(usage(`stage ${stage}'s retrieved bytes were released already`));
+      case "failed":
+      case "aborted":
+        return Promise.reject(s.error!);
+      default:
+        return new Promise((resolve, reject) => s.waiters.push({ resolve, reject }));
+    }
+  }
+
+  /** Drops the retriever's reference to a retrieved stage's buffer, which frees its share of the budget. */
+  release(stage: number): void {
+    const s = this.byStage.get(stage);
+    if (!s) throw usage(`no retrieval of stage ${stage}`);
+    if (s.status === "queued" || s.status === "reading")
+      throw usage(`stage ${stage} cannot be released: its retrieval is ${s.status}`);
+    if (s.status !== "retrieved") return;
+    s.status = "released";
+    s.bytes = undefined;
+    this.free(s);
+    this.pump();
+  }
+
+  /**
+   * The pipeline is stalled waiting for this stage's bytes: the scheduler's stall rule raises it. A stage
+   * whose retrieval is over already (retrieved, failed) needs no help and is ignored.
+   */
+  waiting(stage: number): void {
+    const s = this.byStage.get(stage);
+    if (!s) throw usage(`no retrieval of stage ${stage}`);
+    if (s.status === "queued" || s.status === "reading") this.scheduler.stalled(stage);
+  }
+
+  /** Cancels everything: pending waits reject with `reason`, buffers are dropped, file handles closed. */
+  abort(reason: unknown): Promise<void> {
+    if (this.closing) return this.closing;
+    const error = reason instanceof Error ? reason : new Error(`retrieval aborted: ${String(reason)}`);
+    this.abortError = error;
+    this.scheduler.abort(error);
+    for (const s of this.order) {
+      if (s.status === "failed" || s.status === "released") continue;
+      s.status = "aborted";
+      s.error = error;
+      s.bytes = undefined;
+      this.settle(s, (w) => w.reject(error));
+    }
+    this.totals.aliveBytes = 0;
+    this.closing = Promise.all([...this.handles].map((h) => this.closeHandle(h))).then(() => undefined);
+    return this.closing;
+  }
+
+  /** Where a stage's retrieval is in its lifecycle. */
+  status(stage: number): RetrievalStatus {
+    const s = this.byStage.get(stage);
+    if (!s) throw usage(`no retrieval of stage ${stage}`);
+    return s.status;
+  }
+
+  /**
+   * Online estimate of one retrieval's throughput at the current concurrency, bytes per second (the
+   * scheduler's, from chunk timings that include checksums and exclude time the scheduler held a stage).
+   */
+  get bandwidth(): number {
+    return this.scheduler.bandwidth;
+  }
+
+  /** A snapshot of the totals. */
+  get stats(): Readonly<RetrieverStats> {
+    return { ...this.totals };
+  }
+
+  /** Starts queued retrievals while a slot is free and (buffer mode) the budget allows, in stage order. */
+  private pump(): void {
+    while (
+      !this.abortError &&
+      this.begun &&
+      this.next < this.order.length &&
+      this.inFlight < this.maxInFlight
+    ) {
+      const s = this.order[this.next]!;
+      const length = this.mode === "buffer" ? s.range.length : 0;
+      // A stage larger than the whole budget still runs, alone.
+      if (this.totals.aliveBytes > 0 && this.totals.aliveBytes + length > this.budget) return;
+      this.next++;
+      this.inFlight++;
+      this.totals.aliveBytes += length;
+      this.totals.peakAliveBytes = Math.max(this.totals.peakAliveBytes, this.totals.aliveBytes);
+      void this.retrieve(s);
+    }
+  }
+
+  /** Reads one stage chunk by chunk; never rejects (a failure settles the stage's waiters instead). */
+  private async retrieve(s: StageState): Promise<void> {
+    const { stage, length } = s.range;
+    s.status = "reading";
+    this.scheduler.started(stage, length);
+    const slots = this.mode === "prefetch" ? this.takeScratch() : undefined;
+    const target = this.mode === "buffer" ? allocatePageAligned(length) : undefined;
+    const verifying = s.range.checksum !== undefined;
+    let handle: FileHandle | undefined;
+    const dispatched = this.clock();
+    let start: number | undefined;
+    let end = dispatched;
+    try {
+      if (length > 0) handle = await this.openHandle(s.range);
+      let crc = 0;
+      let done = 0;
+      let previous: Uint8Array | undefined;
+      // A chunk's time runs from the previous chunk's end (the dispatch for the first), so that it counts
+      // opening, checksums and turns of the event loop, less the time the scheduler held the stage back.
+      let last = dispatched;
+      for (let index = 0; done < length; index++) {
+        const asked = this.clock();
+        await this.scheduler.beforeChunk(stage);
+        if (this.abortError) return;
+        const held = this.clock() - asked;
+        const n = Math.min(this.chunkBytes, length - done);
+        const view = target ? target.subarray(done, done + n) : slots![index % 2]!.subarray(0, n);
+        start ??= this.clock();
+        const reading = this.readFully(handle!, s.range, view, done, index);
+        // The previous chunk's checksum is computed on this thread while libuv's pool reads this one.
+        if (previous && verifying) crc = crc32(previous, crc);
+        await reading;
+        end = this.clock();
+        this.scheduler.progressed(stage, n, end - last - held);
+        last = end;
+        this.totals.bytesRead += n;
+        this.totals.chunks++;
+        previous = view;
+        done += n;
+      }
+      if (previous && verifying) {
+        crc = crc32(previous, crc);
+        end = this.clock();
+      }
+      if (this.abortError) return;
+      this.verify(s.range, crc);
+      s.status = "retrieved";
+      s.bytes = target;
+      this.onEvent?.({ unit: "R", stage, worker: "main", start: start ?? dispatched, end, bytes: length });
+      this.settle(s, (w) => w.resolve(target));
+    } catch (e) {
+      if (this.abortError) return;
+      s.status = "failed";
+      s.error = isCicadaError(e) ? e : fileError(s.range, `cannot be read (${(e as Error).message})`, e);
+      this.free(s);
+      this.settle(s, (w) => w.reject(s.error!));
+    } finally {
+      this.scheduler.finished(stage);
+      if (handle) await this.closeHandle(handle);
+      if (slots) this.scratch!.push(slots);
+      this.inFlight--;
+      this.pump();
+    }
+  }
+
+  /** Fills `view` from the range's bytes at `done`, through the read hook when one is given. */
+  private async readFully(
+    handle: FileHandle,
+    range: RetrievalRange,
+    view: Uint8Array,
+    done: number,
+    index: number,
+  ): Promise<void> {
+    let filled = 0;
+    while (filled < view.length) {
+      const target = view.subarray(filled);
+      const position = range.offset + done + filled;
+      const read = async () => (await handle.read(target, 0, target.length, position)).bytesRead;
+      let got: number;
+      try {
+        got = this.readHook
+          ? await this.readHook({ stage: range.stage, path: range.path, position, target, index }, read)
+          : await read();
+      } catch (e) {
+        if (isCicadaError(e)) throw e;
+        throw fileError(
+          range,
+          `read of bytes ${position}..${position + target.length} failed (${(e as Error).message})`,
+          e,
+        );
+      }
+      if (got === 0) throw fileError(range, `is too short: it ends at byte ${position}`);
+      filled += got;
+    }
+  }
+
+  private verify(range: RetrievalRange, crc: number): void {
+    if (range.checksum === undefined) return;
+    const found = `crc32:${crc.toString(16).padStart(8, "0")}`;
+    if (found !== range.checksum) {
+      throw new CicadaError(
+        "E_BUNDLE_CHECKSUM",
+        `${range.path}: weights of stage ${range.stage} (bytes ${range.offset}..${range.offset + range.length}) fail their checksum: expected ${range.checksum}, found ${found}`,
+      );
+    }
+  }
+
+  private async openHandle(range: RetrievalRange): Promise<FileHandle> {
+    let handle: FileHandle;
+    try {
+      handle = await open(range.path, "r");
+    } catch (e) {
+      throw fileError(range, `cannot be opened (${(e as Error).message})`, e);
+    }
+    if (this.abortError) {
+      await handle.close();
+      throw this.abortError;
+    }
+    this.handles.add(handle);
+    return handle;
+  }
+
+  /** Closes a handle once, whoever asks first (the retrieval or abort). */
+  private async closeHandle(handle: FileHandle): Promise<void> {
+    if (!this.handles.delete(handle)) return;
+    await handle.close().catch(() => undefined);
+  }
+
+  /**
+   * Two chunk-sized scratch views for a stage's prefetch reads (one is read into while the other's checksum
+   * is computed); one pair per in-flight stage, allocated once.
+   */
+  private takeScratch(): [Uint8Array, Uint8Array] {
+    if (!this.scratch) {
+      const longest = Math.max(0, ...this.order.map((s) => s.range.length));
+      const slotBytes = Math.ceil(Math.min(this.chunkBytes, longest) / PAGE_BYTES) * PAGE_BYTES;
+      const memory = allocatePageAligned(2 * slotBytes * this.maxInFlight);
+      const view = (i: number) => memory.subarray(i * slotBytes, (i + 1) * slotBytes);
+      this.scratch = Array.from({ length: this.maxInFlight }, (_, i) => [view(2 * i), view(2 * i + 1)]);
+    }
+    return this.scratch.pop()!;
+  }
+
+  /** Returns a stage's share of the memory budget. */
+  private free(s: StageState): void {
+    if (this.mode === "buffer") this.totals.aliveBytes -= s.range.length;
+  }
+
+  private settle(s: StageState, fn: (w: Waiter) => void): void {
+    const waiters = s.waiters;
+    s.waiters = [];
+    for (const w of waiters) fn(w);
+  }
+}
+
+function usage(message: string): CicadaError {
+  return new CicadaError("E_USAGE", `weight retriever: ${message}`);
+}
+
+function fileError(range: RetrievalRange, what: string, cause?: unknown): CicadaError {
+  return new CicadaError(
+    "E_BUNDLE_FILE",
+    `${range.path} (weights of stage ${range.stage}, bytes ${range.offset}..${range.offset + range.length}) ${what}`,
+    cause === undefined ? undefined : { cause },
+  );
+}
