@@ -2,16 +2,14 @@
 // $CICADA_CACHE or the user's cache directory. Generation is atomic, so concurrent processes that race to
 // create the same entry both end up using one complete copy.
 import { existsSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { isCicadaError } from "../errors.js";
 import { importModel } from "../importer/import-model.js";
 import { generateZooModel } from "../zoo/registry.js";
+import { defaultCacheRoot } from "../runtime/runtime.js";
 
-/** The cache root: $CICADA_CACHE, else $XDG_CACHE_HOME/cicada, else ~/.cache/cicada. */
-export function cacheRoot(): string {
-  return process.env.CICADA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "cicada");
-}
+/** The cache root shared with the runtime's derived forms. */
+export const cacheRoot = defaultCacheRoot;
 
 type OnProgress = (phase: string, done: number, total: number) => void;
 

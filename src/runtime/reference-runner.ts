@@ -19,7 +19,7 @@ export interface StageTiming {
 
 /** Result of a reference run. */
 export interface ReferenceRun {
-  strategy: "eager" | "sequential";
+  strategy: string;
   outputs: Record<string, HostTensor>;
   /** Load (create) plus first run, in milliseconds. */
   totalMs: number;

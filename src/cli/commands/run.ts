@@ -13,9 +13,13 @@ import type { HostTensor } from "../../runtime/host-tensor.js";
 import { randomInputs, readInputsFile, validateInputs } from "../../runtime/model-inputs.js";
 import { runEager, runSequential, type ReferenceRun } from "../../runtime/reference-runner.js";
 import { choiceFlag, intFlag } from "../flags.js";
+import { loadModel, prepareModel } from "../../runtime/load-model.js";
+import { createRuntime } from "../../runtime/runtime.js";
+import { STRATEGIES } from "../../runtime/strategy.js";
+import { UNITS, unitTimes, utilization } from "../../metrics/trace.js";
 import { formatBytes, table } from "../format-table.js";
 
-const STRATEGIES = ["eager", "sequential"] as const;
+const RUN_STRATEGIES = [...STRATEGIES, "sequential"] as const;
 /** The correctness bar of every pipelined strategy against eager. */
 export const COSINE_THRESHOLD = 0.99999;
 
@@ -37,7 +41,11 @@ export function registerRun(program: Command): void {
     .command("run")
     .description("cold-start a bundle or an .onnx model and run it once")
     .argument("<target>", "bundle directory or model.onnx")
-    .option("--strategy <s>", `one of ${STRATEGIES.join(", ")}`, "sequential")
+    .option(
+      "--strategy <s>",
+      `one of ${RUN_STRATEGIES.join(", ")} (sequential: the reference runner, one stage after another on this thread)`,
+      "cicada",
+    )
     .option(
       "--inputs <file>",
       "JSON inputs: { name: { dtype, dims, data } } (default: random example inputs)",
@@ -47,7 +55,7 @@ export function registerRun(program: Command): void {
     .option("--reference <model.onnx>", "original model for --check (default: the bundle's recorded source)")
     .option("--json", "machine-readable output")
     .action(async (target: string, opts: RunOptions) => {
-      const strategy = choiceFlag("--strategy", opts.strategy, STRATEGIES);
+      const strategy = choiceFlag("--strategy", opts.strategy, RUN_STRATEGIES);
       const seed = intFlag("--seed", opts.seed, 0, 2 ** 31 - 1);
       const bundle = isBundle(target) ? await openBundle(target) : undefined;
       if (!bundle && !existsSync(target)) throw new CicadaError("E_USAGE", `run: ${target} does not exist`);
@@ -59,21 +67,54 @@ export function registerRun(program: Command): void {
       validateInputs(inputSpecs, feeds, target);
 
       let result: ReferenceRun;
-      if (strategy === "sequential") {
+      let pipeline: { utilization: number; units: ReturnType<typeof unitTimes> } | undefined;
+      if (bundle && strategy !== "sequential") {
+        const runtime = await createRuntime();
+        try {
+          // Derived forms (MiniLoader cache, PISeL stage files, ort-best model) are built before the clock.
+          await prepareModel(runtime, bundle.dir, strategy);
+          const t0 = performance.now();
+          const model = await loadModel(runtime, bundle.dir, { strategy });
+          const run = await model.run(feeds);
+          const totalMs = performance.now() - t0;
+          await model.dispose();
+          pipeline = { utilization: utilization(run.trace), units: unitTimes(run.trace) };
+          const stageMs = (unit: string, i: number) =>
+            run.trace.events
+              .filter((e) => e.unit === unit && e.stage === i)
+              .reduce((n, e) => n + e.end - e.start, 0);
+          const count = Math.max(0, ...run.trace.events.map((e) => e.stage + 1));
+          result = {
+            strategy,
+            outputs: run.outputs,
+            totalMs,
+            createMs: pipeline.units.L.workMs + pipeline.units.A.workMs,
+            runMs: pipeline.units.E.workMs,
+            stages: Array.from({ length: count }, (_, i) => ({
+              stage: i,
+              readMs: stageMs("R", i),
+              createMs: stageMs("L", i) + stageMs("A", i),
+              runMs: stageMs("E", i),
+              weightBytes: bundle.manifest.stages[i]?.weights.length ?? 0,
+            })),
+          };
+        } finally {
+          await runtime.close();
+        }
+      } else if (strategy === "sequential") {
         if (!bundle)
           throw new CicadaError(
             "E_USAGE",
             `run: --strategy sequential needs a bundle; import ${target} first (cicada import)`,
           );
         result = await runSequential(bundle, feeds);
+      } else if (strategy === "eager") {
+        result = await runEager(target, feeds);
       } else {
-        if (bundle && !existsSync(reference)) {
-          throw new CicadaError(
-            "E_USAGE",
-            `run: eager needs the original model; ${reference} does not exist (give --reference)`,
-          );
-        }
-        result = await runEager(bundle ? reference : target, feeds);
+        throw new CicadaError(
+          "E_USAGE",
+          `run: --strategy ${strategy} needs a bundle; import ${target} first (cicada import)`,
+        );
       }
 
       const outputs = Object.entries(result.outputs).map(([name, t]) => ({
@@ -142,6 +183,15 @@ export function registerRun(program: Command): void {
         process.stdout.write(
           `${strategy}: load + first run ${result.totalMs.toFixed(1)} ms (load ${result.createMs.toFixed(1)} ms, run ${result.runMs.toFixed(1)} ms)\n`,
         );
+        if (pipeline) {
+          const units = UNITS.map(
+            (u) =>
+              `${u} work ${pipeline.units[u].workMs.toFixed(1)} / wait ${pipeline.units[u].waitMs.toFixed(1)} ms`,
+          );
+          process.stdout.write(
+            `pipeline utilisation ${pipeline.utilization.toFixed(3)}; ${units.join("; ")}\n`,
+          );
+        }
         for (const o of outputs) process.stdout.write(`output ${o.name}: ${o.dtype} [${o.dims.join(",")}]\n`);
         for (const c of check?.outputs ?? []) {
           process.stdout.write(

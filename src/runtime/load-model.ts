@@ -1,0 +1,455 @@
+// The public API of the runtime: `loadModel` starts a cold start and returns at once; `run` may be called
+// immediately and executes stage i as soon as it is ready (execute-while-load); later runs reuse the
+// stages (warm); `dispose` frees everything. The strategy decides how each stage is loaded (see
+// strategy.ts); the pipeline loop below is the same for all of them: L, R, A per stage as the strategy
+// says, E_i after A_i and E_{i-1}, every unit task recorded on one clock.
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { CicadaError } from "../errors.js";
+import { openBundle, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
+import type { Manifest } from "../format/manifest.js";
+import { now, type Trace, type TraceEvent, type Unit } from "../metrics/trace.js";
+import { ensureOrtBestModel, ensurePiselStages, sourceModelOf } from "./derived-forms.js";
+import type { HostTensor } from "./host-tensor.js";
+import { ensureOptimizedStages, evictEntry, type MiniLoaderEntry } from "./miniloader.js";
+import { validateInputs } from "./model-inputs.js";
+import { createScheduler } from "./retrieval-scheduler.js";
+import type { Runtime } from "./runtime.js";
+import { COMPONENTS, type StrategyName } from "./strategy.js";
+import { WeightRetriever } from "./weight-retriever.js";
+import type { SessionSource, StageSessionConfig } from "./worker-pool.js";
+
+/** Options of {@link loadModel}. */
+export interface LoadOptions {
+  strategy: StrategyName;
+  /** A_i waits for A_{i-1} (the paper's hazard rule, `strict`) or only for L_i and R_i (`relaxed`). */
+  hazard?: "strict" | "relaxed";
+  /** Bytes per retrieval read (default 4 MiB). */
+  chunkBytes?: number;
+  /** preload: stage buffers alive at most (default 1 GiB). */
+  memoryBudgetBytes?: number;
+}
+
+/** The result of one request. */
+export interface ModelRun {
+  outputs: Record<string, HostTensor>;
+  /** Every unit task of the request; for the first (cold) request, the loading units too. */
+  trace: Trace;
+  /** True if the request paid for (part of) a cold start. */
+  cold: boolean;
+}
+
+/** A model being loaded or loaded. */
+export interface LoadedModel {
+  readonly strategy: StrategyName;
+  readonly manifest: Manifest;
+  /** Resolves when every stage is ready (rejects if one failed to load). */
+  readonly loaded: Promise<void>;
+  run(feeds: Record<string, HostTensor>): Promise<ModelRun>;
+  dispose(): Promise<void>;
+}
+
+/** The stage lifecycle; `transition` refuses illegal moves. */
+type StageState = "unloaded" | "loading" | "ready" | "failed" | "released";
+const LEGAL: Record<StageState, StageState[]> = {
+  unloaded: ["loading", "released"],
+  loading: ["ready", "failed", "released"],
+  ready: ["unloaded", "released"],
+  failed: ["loading", "released"],
+  released: [],
+};
+
+interface StageSlot {
+  index: number;
+  worker: number;
+  key: string;
+  state: StageState;
+  ready: Promise<void>;
+}
+
+/** Paths of what a strategy's cold start reads (for cache eviction by the benchmark). */
+export async function filesRead(
+  runtime: Runtime,
+  bundleDir: string,
+  strategy: StrategyName,
+): Promise<string[]> {
+  const bundle = await openBundle(bundleDir);
+  const stages = bundle.manifest.stages.map((s) => `${bundle.dir}/${s.file}`);
+  switch (strategy) {
+    case "eager":
+      return [sourceModelOf(bundle), `${sourceModelOf(bundle)}.data`];
+    case "ort-best": {
+      const model = await ensureOrtBestModel(bundle, runtime.cacheRoot);
+      return [model, model.replace(/model\.onnx$/, "model.data")];
+    }
+    case "pisel":
+      return ensurePiselStages(bundle, runtime.cacheRoot);
+    case "preload":
+      return [bundle.weightsPath, ...stages];
+    case "mini":
+    case "cicada": {
+      const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
+      return entry.stages.flatMap((s) => [s.modelPath, s.dataPath]);
+    }
+  }
+}
+
+/** Builds the on-disk forms a strategy needs (outside any request's clock). */
+export async function prepareModel(
+  runtime: Runtime,
+  bundleDir: string,
+  strategy: StrategyName,
+): Promise<void> {
+  await filesRead(runtime, bundleDir, strategy);
+}
+
+/** MiniLoader entries whose data files were verified in this process (see verification in R). */
+const verifiedEntries = new Set<string>();
+
+class ModelHandle implements LoadedModel {
+  readonly manifest: Manifest;
+  loaded: Promise<void> = Promise.resolve();
+  private readonly id = randomBytes(4).toString("hex");
+  private readonly slots: StageSlot[];
+  private events: TraceEvent[] = [];
+  private loadStart = now();
+  private coldPending = true;
+  private retriever: WeightRetriever | undefined;
+  private entry: MiniLoaderEntry | undefined;
+  private readonly onWorkerDied = (death: { worker: number }) => {
+    for (const s of this.slots)
+      if (s.worker === death.worker && s.state === "ready") this.transition(s, "unloaded");
+  };
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly bundle: Bundle,
+    readonly strategy: StrategyName,
+    private readonly options: LoadOptions,
+  ) {
+    this.manifest = bundle.manifest;
+    const staged = COMPONENTS[strategy].staged;
+    const count = staged ? bundle.manifest.stages.length : 1;
+    const workers = runtime.pool.size;
+    this.slots = Array.from({ length: count }, (_, i) => ({
+      index: i,
+      worker: i % workers,
+      key: `${this.id}:${i}`,
+      state: "unloaded",
+      ready: Promise.resolve(),
+    }));
+    runtime.pool.on("worker-died", this.onWorkerDied);
+  }
+
+  private transition(slot: StageSlot, to: StageState): void {
+    if (!LEGAL[slot.state].includes(to)) {
+      throw new CicadaError(
+        "E_RUNTIME",
+        `stage ${slot.index}: illegal lifecycle move ${slot.state} -> ${to}`,
+      );
+    }
+    slot.state = to;
+  }
+
+  private record(unit: Unit, stage: number, worker: string, start: number, end: number, bytes = 0): void {
+    this.events.push({ unit, stage, worker, start, end, bytes });
+  }
+
+  /** L or A: one session creation on the stage's worker, recorded with the worker's own timing. */
+  private async create(
+    slot: StageSlot,
+    unit: Unit,
+    source: SessionSource,
+    config: StageSessionConfig,
+    bytes = 0,
+  ): Promise<void> {
+    const r = await this.runtime.pool.create(slot.worker, slot.key, source, config);
+    this.record(unit, slot.index, this.runtime.pool.workerName(slot.worker), r.start, r.end, bytes);
+  }
+
+  /** Starts the cold start: every stage's loading is under way when this returns. */
+  start(): void {
+    this.loadStart = now();
+    for (const s of this.slots) this.transition(s, "loading");
+    const loaders = this.loadAll();
+    this.slots.forEach((slot, i) => {
+      slot.ready = loaders[i]!.then(
+        () => this.transition(slot, "ready"),
+        (e: unknown) => {
+          if (slot.state === "loading") this.transition(slot, "failed");
+          throw e;
+        },
+      );
+      // Failures surface through run(); this keeps an unobserved failure from crashing the process.
+      slot.ready.catch(() => {});
+    });
+    this.loaded = Promise.all(this.slots.map((s) => s.ready)).then(() => undefined);
+    this.loaded.catch(() => {});
+  }
+
+  /** One promise per stage, resolved when its session exists: the strategy's L/R/A plan. */
+  private loadAll(): Promise<void>[] {
+    const c = COMPONENTS[this.strategy];
+    if (!c.staged) return [this.loadWhole()];
+    if (c.weightDecoupler) return this.loadDecoupled(c.miniLoader);
+    return this.loadSequentialLoader(c.miniLoader);
+  }
+
+  private async loadWhole(): Promise<void> {
+    const slot = this.slots[0]!;
+    if (this.strategy === "eager") {
+      // What a Node.js user does today: InferenceSession.create(model.onnx) with default options.
+      await this.create(
+        slot,
+        "L",
+        { path: sourceModelOf(this.bundle) },
+        { graphOptimizationLevel: "all", allowSpinning: true },
+      );
+    } else {
+      const model = await ensureOrtBestModel(this.bundle, this.runtime.cacheRoot);
+      await this.create(slot, "L", { path: model }, { graphOptimizationLevel: "disabled" });
+    }
+  }
+
+  /**
+   * PISeL's loader (and `mini`): builds stage i completely, then stage i+1; the executor runs E_i as soon
+   * as stage i is ready. pisel reads a self-contained stage file and constructs it with default options;
+   * mini constructs from MiniLoader's cached optimised graph by path (weights mapped, nothing copied).
+   */
+  private loadSequentialLoader(miniLoader: boolean): Promise<void>[] {
+    const done: Promise<void>[] = [];
+    let previous: Promise<void> = Promise.resolve();
+    const files = miniLoader
+      ? ensureOptimizedStages(this.bundle, this.runtime.cacheRoot).then(({ entry }) =>
+          entry.stages.map((s) => s.modelPath),
+        )
+      : ensurePiselStages(this.bundle, this.runtime.cacheRoot);
+    for (const slot of this.slots) {
+      const mine = previous.then(async () => {
+        const path = (await files)[slot.index]!;
+        if (miniLoader) {
+          await this.create(slot, "L", { path }, { graphOptimizationLevel: "disabled" });
+          return;
+        }
+        const r0 = now();
+        const bytes = await readFile(path);
+        this.record("R", slot.index, "main", r0, now(), bytes.byteLength);
+        await this.create(slot, "L", { bytes }, { graphOptimizationLevel: "all" }, bytes.byteLength);
+      });
+      done.push(mine);
+      // A failed stage does not stop the loader from building the next ones.
+      previous = mine.catch(() => {});
+    }
+    return done;
+  }
+
+  /**
+   * WeightDecoupler: every retrieval is issued now, in stage order, in the background; L_i runs alongside;
+   * A_i starts once L_i, R_i (and, under the strict hazard rule, A_{i-1}) are done. Without MiniLoader,
+   * R reads each stage's weights into its own buffer, bound in memory at A and dropped at once; with it,
+   * R makes the cached optimised weights resident in the page cache (verifying them) and A creates the
+   * session by path, so onnxruntime maps the weights instead of copying them.
+   */
+  private loadDecoupled(miniLoader: boolean): Promise<void>[] {
+    const c = COMPONENTS[this.strategy];
+    const entryReady = miniLoader
+      ? ensureOptimizedStages(this.bundle, this.runtime.cacheRoot).then((r) => r.entry)
+      : undefined;
+    const retrieverReady = (async () => {
+      const entry = await entryReady;
+      this.entry = entry;
+      const verify = entry ? !verifiedEntries.has(entry.dir) : true;
+      const ranges = entry
+        ? entry.stages.map((s, i) => ({
+            stage: i,
+            path: s.dataPath,
+            offset: 0,
+            length: s.dataBytes,
+            ...(verify ? { checksum: s.dataChecksum } : {}),
+          }))
+        : this.manifest.stages.map((s) => ({
+            stage: s.index,
+            path: this.bundle.weightsPath,
+            offset: s.weights.offset,
+            length: s.weights.length,
+            checksum: s.weights.checksum,
+          }));
+      const retriever = new WeightRetriever(ranges, {
+        mode: entry ? "prefetch" : "buffer",
+        scheduler: createScheduler(c.scheduler ? "priority" : "fifo"),
+        memoryBudgetBytes: this.options.memoryBudgetBytes ?? 1 << 30,
+        ...(this.options.chunkBytes ? { chunkBytes: this.options.chunkBytes } : {}),
+        onEvent: (e) => this.events.push(e),
+      });
+      this.retriever = retriever;
+      retriever.start();
+      return retriever;
+    })();
+    const strict = (this.options.hazard ?? "strict") === "strict";
+    const applied: Promise<void>[] = [];
+    for (const slot of this.slots) {
+      const i = slot.index;
+      const construct = (async () => {
+        const l0 = now();
+        const structure = entryReady ? undefined : await readStageStructure(this.bundle, i);
+        const entry = await entryReady;
+        this.record("L", i, "main", l0, now(), structure?.byteLength ?? 0);
+        return { structure, entry };
+      })();
+      const previous = i > 0 && strict ? applied[i - 1]!.catch(() => {}) : Promise.resolve();
+      applied.push(
+        (async () => {
+          const retriever = await retrieverReady;
+          const [{ structure, entry }] = await Promise.all([construct, previous]);
+          // The stall rule: A_i is ready to go and waits only for R_i.
+          if (retriever.status(i) !== "retrieved") retriever.waiting(i);
+          const weights = await retriever.whenRetrieved(i);
+          if (entry) {
+            await this.create(
+              slot,
+              "A",
+              { path: entry.stages[i]!.modelPath },
+              { graphOptimizationLevel: "disabled" },
+              entry.stages[i]!.dataBytes,
+            );
+          } else {
+            const stage = this.manifest.stages[i]!;
+            const externalData =
+              weights && weights.byteLength > 0 ? [{ path: stage.weights.location, data: weights }] : [];
+            await this.create(
+              slot,
+              "A",
+              { bytes: structure!, externalData },
+              { graphOptimizationLevel: "all" },
+              stage.weights.length,
+            );
+            retriever.release(i);
+          }
+        })(),
+      );
+    }
+    void Promise.all(applied).then(
+      () => {
+        if (this.entry) verifiedEntries.add(this.entry.dir);
+      },
+      async (e: unknown) => {
+        // A cached entry whose bytes fail verification is never trusted again: rebuild on the next load.
+        if (this.entry && e instanceof CicadaError && e.code === "E_BUNDLE_CHECKSUM")
+          await evictEntry(this.entry);
+      },
+    );
+    return applied;
+  }
+
+  /** Reloads one stage outside the pipeline (after a failure or a worker's death). */
+  private async reloadStage(slot: StageSlot): Promise<void> {
+    this.transition(slot, "loading");
+    try {
+      const c = COMPONENTS[this.strategy];
+      if (!c.staged) await this.loadWhole();
+      else if (c.miniLoader) {
+        const { entry } = await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot);
+        await this.create(
+          slot,
+          "A",
+          { path: entry.stages[slot.index]!.modelPath },
+          { graphOptimizationLevel: "disabled" },
+        );
+      } else {
+        const stage = this.manifest.stages[slot.index]!;
+        const [structure, weights] = await Promise.all([
+          readStageStructure(this.bundle, slot.index),
+          readStageWeights(this.bundle, slot.index),
+        ]);
+        const externalData = weights.byteLength > 0 ? [{ path: stage.weights.location, data: weights }] : [];
+        await this.create(slot, "A", { bytes: structure, externalData }, { graphOptimizationLevel: "all" });
+      }
+      this.transition(slot, "ready");
+    } catch (e) {
+      this.transition(slot, "failed");
+      throw e;
+    }
+  }
+
+  private async stageReady(slot: StageSlot): Promise<void> {
+    if (slot.state === "released") throw new CicadaError("E_USAGE", "the model was disposed");
+    if (slot.state === "unloaded" || slot.state === "failed") {
+      slot.ready = this.reloadStage(slot);
+    }
+    await slot.ready;
+  }
+
+  async run(feeds: Record<string, HostTensor>): Promise<ModelRun> {
+    validateInputs(this.manifest.inputs, feeds, this.bundle.dir);
+    const requestStart = now();
+    const cold = this.coldPending;
+    this.coldPending = false;
+    if (!cold) this.events = [];
+    const staged = COMPONENTS[this.strategy].staged;
+    const stageSpecs = staged
+      ? this.manifest.stages.map((s) => ({ inputs: s.inputs.map((i) => i.name) }))
+      : [{ inputs: this.manifest.inputs.map((i) => i.name) }];
+    const lastUse = new Map<string, number>();
+    stageSpecs.forEach((s, i) => s.inputs.forEach((n) => lastUse.set(n, i)));
+    const graphInputs = new Set(Object.keys(feeds));
+    const live = new Map<string, HostTensor>(Object.entries(feeds));
+    const outputNames = new Set(this.manifest.outputs.map((o) => o.name));
+    const outputs: Record<string, HostTensor> = {};
+    try {
+      for (const slot of this.slots) {
+        await this.stageReady(slot);
+        const stageFeeds: Record<string, HostTensor> = {};
+        for (const name of stageSpecs[slot.index]!.inputs) {
+          const t = live.get(name)!;
+          // Feeds are transferred to the worker: copy the caller's tensors and any activation read again later.
+          const keep = graphInputs.has(name) || (lastUse.get(name) ?? -1) > slot.index;
+          stageFeeds[name] = keep ? { ...t, data: t.data.slice() } : t;
+          if (!keep) live.delete(name);
+        }
+        const r = await this.runtime.pool.run(slot.worker, slot.key, stageFeeds);
+        this.record("E", slot.index, this.runtime.pool.workerName(slot.worker), r.start, r.end);
+        for (const [name, t] of Object.entries(r.outputs)) {
+          if (outputNames.has(name)) outputs[name] = t;
+          if ((lastUse.get(name) ?? -1) > slot.index) live.set(name, t);
+        }
+      }
+    } catch (e) {
+      if (cold) this.coldPending = true;
+      throw e;
+    }
+    const trace: Trace = {
+      requestStart: cold ? Math.min(this.loadStart, requestStart) : requestStart,
+      requestEnd: now(),
+      events: this.events,
+    };
+    this.events = [];
+    return { outputs, trace, cold };
+  }
+
+  async dispose(): Promise<void> {
+    this.runtime.pool.off("worker-died", this.onWorkerDied);
+    await this.retriever?.abort(new CicadaError("E_USAGE", "the model was disposed")).catch(() => {});
+    await Promise.allSettled(this.slots.map((s) => s.ready));
+    await Promise.allSettled(
+      this.slots.map(async (s) => {
+        if (s.state === "ready") await this.runtime.pool.release(s.worker, s.key);
+        s.state = "released";
+      }),
+    );
+  }
+}
+
+/**
+ * Starts loading the bundle in `bundleDir` with `options.strategy` and returns at once (after reading the
+ * manifest). `run` may be called immediately.
+ */
+export async function loadModel(
+  runtime: Runtime,
+  bundleDir: string,
+  options: LoadOptions,
+): Promise<LoadedModel> {
+  const bundle = await openBundle(bundleDir);
+  const model = new ModelHandle(runtime, bundle, options.strategy, options);
+  model.start();
+  return model;
+}

@@ -1,0 +1,32 @@
+// The strategies of the paper's evaluation, all in one harness, as switches over the three components.
+// The ablation is a flag away: `mini` = pisel + MiniLoader, `preload` = pisel + WeightDecoupler (and the
+// scheduler), `cicada` = all three. `eager` and `ort-best` are whole-model peers.
+
+export const STRATEGIES = ["eager", "ort-best", "pisel", "mini", "preload", "cicada"] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+/** What a strategy switches on. */
+export interface StrategyComponents {
+  /** Layer-wise pipeline over the bundle's stages (false: one whole-model session). */
+  staged: boolean;
+  /** Stages built from cached optimised graphs whose weights onnxruntime maps (no copies, no re-optimisation). */
+  miniLoader: boolean;
+  /** Retrievals of all stages issued at load start, in the background; application out of order. */
+  weightDecoupler: boolean;
+  /** The priority-aware retrieval scheduler (Algorithm 1 + stall rule); FIFO otherwise. */
+  scheduler: boolean;
+}
+
+export const COMPONENTS: Record<StrategyName, StrategyComponents> = {
+  eager: { staged: false, miniLoader: false, weightDecoupler: false, scheduler: false },
+  "ort-best": { staged: false, miniLoader: false, weightDecoupler: false, scheduler: false },
+  pisel: { staged: true, miniLoader: false, weightDecoupler: false, scheduler: false },
+  mini: { staged: true, miniLoader: true, weightDecoupler: false, scheduler: false },
+  preload: { staged: true, miniLoader: false, weightDecoupler: true, scheduler: true },
+  cicada: { staged: true, miniLoader: true, weightDecoupler: true, scheduler: true },
+};
+
+/** True if `name` is a strategy. */
+export function isStrategy(name: string): name is StrategyName {
+  return (STRATEGIES as readonly string[]).includes(name);
+}

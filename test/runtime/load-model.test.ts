@@ -1,0 +1,133 @@
+// The runtime end to end on tiny models: every strategy matches eager, execute-while-load, warm reuse,
+// and the faults a cold start can meet (bad inputs, corrupt weights mid-load, a dying worker).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFile, cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isCicadaError } from "../../src/errors.js";
+import type { Manifest } from "../../src/format/manifest.js";
+import { importModel } from "../../src/importer/import-model.js";
+import { similarity } from "../../src/metrics/similarity.js";
+import { utilization } from "../../src/metrics/trace.js";
+import { loadModel, prepareModel } from "../../src/runtime/load-model.js";
+import { randomInputs } from "../../src/runtime/model-inputs.js";
+import { runEager } from "../../src/runtime/reference-runner.js";
+import { createRuntime } from "../../src/runtime/runtime.js";
+import { STRATEGIES } from "../../src/runtime/strategy.js";
+import { generateZooModel } from "../../src/zoo/registry.js";
+
+const root = await mkdtemp(join(tmpdir(), "cicada-load-"));
+const runtime = await createRuntime({ cacheRoot: join(root, "cache"), intraOpNumThreads: 1 });
+test.after(async () => {
+  await runtime.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function bundleOf(name: string, stages: number): Promise<string> {
+  const model = await generateZooModel(name, join(root, name), { seed: 3 });
+  const { manifest } = await importModel(model.modelPath, join(root, `${name}.bundle`), { stages });
+  assert.equal(manifest.stages.length, stages);
+  return join(root, `${name}.bundle`);
+}
+
+for (const [name, stages] of [
+  ["tiny-resnet", 3],
+  ["tiny-llama", 3],
+] as const) {
+  test(`${name}: every strategy's cold start matches eager and records its units`, async () => {
+    const bundleDir = await bundleOf(name, stages);
+    const manifest = JSON.parse(await readFile(join(bundleDir, "manifest.json"), "utf8")) as Manifest;
+    const feeds = randomInputs(manifest.inputs, 5);
+    const eager = await runEager(manifest.model.source, feeds);
+    for (const strategy of STRATEGIES) {
+      await prepareModel(runtime, bundleDir, strategy);
+      const model = await loadModel(runtime, bundleDir, { strategy });
+      // Execute-while-load: run right away, without waiting for `loaded`.
+      const cold = await model.run(feeds);
+      assert.ok(cold.cold);
+      for (const [out, expected] of Object.entries(eager.outputs)) {
+        const s = similarity(cold.outputs[out]!.data, expected.data);
+        assert.ok(s.cosine >= 0.99999, `${strategy} ${out}: cosine ${s.cosine}`);
+      }
+      const u = utilization(cold.trace);
+      assert.ok(u > 0 && u <= 1, `${strategy}: utilisation ${u}`);
+      const executed = new Set(cold.trace.events.filter((e) => e.unit === "E").map((e) => e.stage));
+      assert.equal(executed.size, strategy === "eager" || strategy === "ort-best" ? 1 : stages, strategy);
+      if (strategy === "preload" || strategy === "cicada") {
+        assert.equal(
+          cold.trace.events.filter((e) => e.unit === "R").length,
+          stages,
+          `${strategy}: one R per stage`,
+        );
+        assert.equal(
+          cold.trace.events.filter((e) => e.unit === "A").length,
+          stages,
+          `${strategy}: one A per stage`,
+        );
+      }
+      // Warm: the stages are reused, only execution happens.
+      const warm = await model.run(feeds);
+      assert.ok(!warm.cold);
+      assert.ok(
+        warm.trace.events.every((e) => e.unit === "E"),
+        strategy,
+      );
+      await model.dispose();
+      await assert.rejects(model.run(feeds), (e) => isCicadaError(e, "E_USAGE"));
+    }
+  });
+}
+
+test("wrong inputs are refused with their code and the model stays usable", async () => {
+  const bundleDir = join(root, "tiny-resnet.bundle");
+  const model = await loadModel(runtime, bundleDir, { strategy: "cicada" });
+  await assert.rejects(model.run({ nope: { dtype: "float32", dims: [1], data: new Float32Array(1) } }), (e) =>
+    isCicadaError(e, "E_INPUT_NAME"),
+  );
+  await assert.rejects(
+    model.run({ input: { dtype: "float32", dims: [1, 3, 2, 2], data: new Float32Array(12) } }),
+    (e) => isCicadaError(e, "E_INPUT_SHAPE"),
+  );
+  await assert.rejects(
+    model.run({ input: { dtype: "int32", dims: [1, 3, 64, 64], data: new Int32Array(3 * 64 * 64) } }),
+    (e) => isCicadaError(e, "E_INPUT_DTYPE"),
+  );
+  const ok = await model.run({
+    input: { dtype: "float32", dims: [1, 3, 64, 64], data: new Float32Array(3 * 64 * 64).fill(0.5) },
+  });
+  assert.ok(ok.cold);
+  await model.dispose();
+});
+
+test("a checksum mismatch mid-load fails that request; after repair a retry on the same handle succeeds", async () => {
+  const bundleDir = join(root, "corrupt.bundle");
+  await cp(join(root, "tiny-resnet.bundle"), bundleDir, { recursive: true });
+  const weights = join(bundleDir, "weights.safetensors");
+  await copyFile(weights, join(root, "weights.good"));
+  const bytes = await readFile(weights);
+  bytes[bytes.length - 3]! ^= 0xff;
+  await writeFile(weights, bytes);
+  const model = await loadModel(runtime, bundleDir, { strategy: "preload" });
+  const feeds = randomInputs(model.manifest.inputs, 1);
+  await assert.rejects(
+    model.run(feeds),
+    (e) => isCicadaError(e, "E_BUNDLE_CHECKSUM") && /stage 2/.test(e.message),
+  );
+  await copyFile(join(root, "weights.good"), weights);
+  const retry = await model.run(feeds);
+  assert.ok(retry.outputs.logits);
+  await model.dispose();
+});
+
+test("a worker that dies takes its sessions with it; the next request rebuilds them", async () => {
+  const bundleDir = join(root, "tiny-resnet.bundle");
+  const model = await loadModel(runtime, bundleDir, { strategy: "mini" });
+  const feeds = randomInputs(model.manifest.inputs, 2);
+  const first = await model.run(feeds);
+  await runtime.pool.kill(0);
+  await runtime.pool.ready();
+  const second = await model.run(feeds);
+  assert.deepEqual(second.outputs.logits!.data, first.outputs.logits!.data);
+  await model.dispose();
+});
