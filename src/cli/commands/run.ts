@@ -17,6 +17,8 @@ import { loadModel, prepareModel } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
 import { STRATEGIES } from "../../runtime/strategy.js";
 import { UNITS, unitTimes, utilization } from "../../metrics/trace.js";
+import { ganttSvg } from "../../metrics/gantt.js";
+import { writeFileAtomic } from "../../format/atomic-output.js";
 import { formatBytes, table } from "../format-table.js";
 
 const RUN_STRATEGIES = [...STRATEGIES, "sequential"] as const;
@@ -30,6 +32,7 @@ interface RunOptions {
   inputs?: string;
   seed: string;
   reference?: string;
+  gantt?: string;
 }
 
 function isBundle(target: string): boolean {
@@ -53,6 +56,10 @@ export function registerRun(program: Command): void {
     .option("--seed <n>", "seed of the random inputs", "0")
     .option("--check", "compare every output with eager on the original model")
     .option("--reference <model.onnx>", "original model for --check (default: the bundle's recorded source)")
+    .option(
+      "--gantt <file.svg>",
+      "write the Gantt chart of the cold start (rows L, R, A, E; colour per stage)",
+    )
     .option("--json", "machine-readable output")
     .action(async (target: string, opts: RunOptions) => {
       const strategy = choiceFlag("--strategy", opts.strategy, RUN_STRATEGIES);
@@ -79,6 +86,15 @@ export function registerRun(program: Command): void {
           const totalMs = performance.now() - t0;
           await model.dispose();
           pipeline = { utilization: utilization(run.trace), units: unitTimes(run.trace) };
+          if (opts.gantt) {
+            await writeFileAtomic(
+              opts.gantt,
+              ganttSvg(
+                run.trace,
+                `${bundle.manifest.model.name}: ${strategy} cold start (${totalMs.toFixed(1)} ms)`,
+              ),
+            );
+          }
           const stageMs = (unit: string, i: number) =>
             run.trace.events
               .filter((e) => e.unit === unit && e.stage === i)
