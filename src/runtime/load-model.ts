@@ -13,6 +13,7 @@ import { ensureOrtBestModel, ensurePiselStages, sourceModelOf } from "./derived-
 import type { HostTensor } from "./host-tensor.js";
 import { ensureOptimizedStages, evictEntry, type MiniLoaderEntry } from "./miniloader.js";
 import { validateInputs } from "./model-inputs.js";
+import { looksResident } from "./residency.js";
 import { createScheduler } from "./retrieval-scheduler.js";
 import type { Runtime } from "./runtime.js";
 import { COMPONENTS, type StrategyName } from "./strategy.js";
@@ -28,6 +29,8 @@ export interface LoadOptions {
   chunkBytes?: number;
   /** preload: stage buffers alive at most (default 1 GiB). */
   memoryBudgetBytes?: number;
+  /** cicada: skip retrieving cached weights that are already in the page cache (default true). */
+  skipResident?: boolean;
 }
 
 /** The result of one request. */
@@ -259,12 +262,17 @@ class ModelHandle implements LoadedModel {
       const entry = await entryReady;
       this.entry = entry;
       const verify = entry ? !verifiedEntries.has(entry.dir) : true;
+      // Cached weights already verified in this process and already in the page cache need no retrieval.
+      const resident =
+        entry && !verify && this.options.skipResident !== false
+          ? await Promise.all(entry.stages.map((s) => looksResident(s.dataPath, 0, s.dataBytes)))
+          : [];
       const ranges = entry
         ? entry.stages.map((s, i) => ({
             stage: i,
             path: s.dataPath,
             offset: 0,
-            length: s.dataBytes,
+            length: resident[i] ? 0 : s.dataBytes,
             ...(verify ? { checksum: s.dataChecksum } : {}),
           }))
         : this.manifest.stages.map((s) => ({
