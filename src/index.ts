@@ -1,0 +1,22 @@
+// The public API: load a bundle with a strategy and run it, import models, generate zoo models.
+export { createRuntime, defaultCacheRoot, type Runtime, type RuntimeOptions } from "./runtime/runtime.js";
+export {
+  loadModel,
+  prepareModel,
+  filesRead,
+  type LoadedModel,
+  type LoadOptions,
+  type ModelRun,
+} from "./runtime/load-model.js";
+export { STRATEGIES, COMPONENTS, isStrategy, type StrategyName } from "./runtime/strategy.js";
+export type { HostTensor } from "./runtime/host-tensor.js";
+export { randomInputs, validateInputs, tensorsFromJson } from "./runtime/model-inputs.js";
+export { runEager, runSequential } from "./runtime/reference-runner.js";
+export { importModel, type ImportOptions } from "./importer/import-model.js";
+export { openBundle, type Bundle } from "./format/bundle.js";
+export type { Manifest } from "./format/manifest.js";
+export { ZOO, findZooModel, generateZooModel } from "./zoo/registry.js";
+export { utilization, unitTimes, type Trace, type TraceEvent, type Unit } from "./metrics/trace.js";
+export { ganttSvg } from "./metrics/gantt.js";
+export { similarity } from "./metrics/similarity.js";
+export { CicadaError, ERROR_CODES, isCicadaError, type ErrorCode } from "./errors.js";
