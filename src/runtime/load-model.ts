@@ -265,7 +265,7 @@ class ModelHandle implements LoadedModel {
       // Cached weights already verified in this process and already in the page cache need no retrieval.
       const resident =
         entry && !verify && this.options.skipResident !== false
-          ? await Promise.all(entry.stages.map((s) => looksResident(s.dataPath, 0, s.dataBytes)))
+          ? entry.stages.map((s) => looksResident(s.dataPath, 0, s.dataBytes))
           : [];
       const ranges = entry
         ? entry.stages.map((s, i) => ({
