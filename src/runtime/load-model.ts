@@ -11,7 +11,14 @@ import type { Manifest } from "../format/manifest.js";
 import { now, type Trace, type TraceEvent, type Unit } from "../metrics/trace.js";
 import { ensureOrtBestModel, ensurePiselStages, sourceModelOf } from "./derived-forms.js";
 import type { HostTensor } from "./host-tensor.js";
-import { ensureOptimizedStages, evictEntry, type MiniLoaderEntry } from "./miniloader.js";
+import {
+  ensureOptimizedStages,
+  evictEntry,
+  isVerified,
+  markVerified,
+  verifyEntry,
+  type MiniLoaderEntry,
+} from "./miniloader.js";
 import { validateInputs } from "./model-inputs.js";
 import { looksResident } from "./residency.js";
 import { createScheduler } from "./retrieval-scheduler.js";
@@ -105,9 +112,6 @@ export async function prepareModel(
 ): Promise<void> {
   await filesRead(runtime, bundleDir, strategy);
 }
-
-/** MiniLoader entries whose data files were verified in this process (see verification in R). */
-const verifiedEntries = new Set<string>();
 
 class ModelHandle implements LoadedModel {
   readonly manifest: Manifest;
@@ -222,10 +226,10 @@ class ModelHandle implements LoadedModel {
   private loadSequentialLoader(miniLoader: boolean): Promise<void>[] {
     const done: Promise<void>[] = [];
     let previous: Promise<void> = Promise.resolve();
+    // mini has no retrieval unit to verify the cached weights as they pass: it verifies them up front,
+    // once per process.
     const files = miniLoader
-      ? ensureOptimizedStages(this.bundle, this.runtime.cacheRoot).then(({ entry }) =>
-          entry.stages.map((s) => s.modelPath),
-        )
+      ? this.verifiedEntry().then((entry) => entry.stages.map((s) => s.modelPath))
       : ensurePiselStages(this.bundle, this.runtime.cacheRoot);
     for (const slot of this.slots) {
       const mine = previous.then(async () => {
@@ -261,7 +265,7 @@ class ModelHandle implements LoadedModel {
     const retrieverReady = (async () => {
       const entry = await entryReady;
       this.entry = entry;
-      const verify = entry ? !verifiedEntries.has(entry.dir) : true;
+      const verify = entry ? !isVerified(entry) : true;
       // Cached weights already verified in this process and already in the page cache need no retrieval.
       const resident =
         entry && !verify && this.options.skipResident !== false
@@ -338,7 +342,7 @@ class ModelHandle implements LoadedModel {
     }
     void Promise.all(applied).then(
       () => {
-        if (this.entry) verifiedEntries.add(this.entry.dir);
+        if (this.entry) markVerified(this.entry);
       },
       async (e: unknown) => {
         // A cached entry whose bytes fail verification is never trusted again: rebuild on the next load.
@@ -349,6 +353,20 @@ class ModelHandle implements LoadedModel {
     return applied;
   }
 
+  /** The MiniLoader entry, verified once per process; a corrupt one is removed and rebuilt, never used. */
+  private async verifiedEntry(): Promise<MiniLoaderEntry> {
+    const { entry } = await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot);
+    try {
+      await verifyEntry(entry);
+      return entry;
+    } catch (e) {
+      if (!(e instanceof CicadaError && e.code === "E_BUNDLE_CHECKSUM")) throw e;
+      const rebuilt = (await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot)).entry;
+      await verifyEntry(rebuilt);
+      return rebuilt;
+    }
+  }
+
   /** Reloads one stage outside the pipeline (after a failure or a worker's death). */
   private async reloadStage(slot: StageSlot): Promise<void> {
     this.transition(slot, "loading");
@@ -356,7 +374,7 @@ class ModelHandle implements LoadedModel {
       const c = COMPONENTS[this.strategy];
       if (!c.staged) await this.loadWhole();
       else if (c.miniLoader) {
-        const { entry } = await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot);
+        const entry = await this.verifiedEntry();
         await this.create(
           slot,
           "A",

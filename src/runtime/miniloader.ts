@@ -232,6 +232,38 @@ export async function ensureOptimizedStages(
   return { entry, built: true };
 }
 
+/** Entries whose data files were verified against their checksums in this process. */
+const verified = new Set<string>();
+
+/** True if `entry`'s data files were verified in this process. */
+export function isVerified(entry: MiniLoaderEntry): boolean {
+  return verified.has(entry.dir);
+}
+
+/** Records that `entry`'s bytes were verified (by retrieval, which reads them anyway). */
+export function markVerified(entry: MiniLoaderEntry): void {
+  verified.add(entry.dir);
+}
+
+/**
+ * Verifies every data file of `entry` against its recorded crc32 unless this process already did. A corrupt
+ * entry is evicted (the next cold start rebuilds it) and E_BUNDLE_CHECKSUM thrown: it is never trusted.
+ */
+export async function verifyEntry(entry: MiniLoaderEntry): Promise<void> {
+  if (verified.has(entry.dir)) return;
+  for (const [i, s] of entry.stages.entries()) {
+    const found = await fileChecksum(s.dataPath);
+    if (found !== s.dataChecksum) {
+      await evictEntry(entry);
+      throw new CicadaError(
+        "E_BUNDLE_CHECKSUM",
+        `MiniLoader cache ${s.dataPath} (stage ${i}) fails its checksum: expected ${s.dataChecksum}, found ${found}; the entry was removed and will be rebuilt`,
+      );
+    }
+  }
+  verified.add(entry.dir);
+}
+
 /** Removes a cache entry found corrupt, so that the next cold start rebuilds it. */
 export async function evictEntry(entry: MiniLoaderEntry): Promise<void> {
   await rm(entry.dir, { recursive: true, force: true });

@@ -2,7 +2,8 @@
 // and the faults a cold start can meet (bad inputs, corrupt weights mid-load, a dying worker).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFile, cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isCicadaError } from "../../src/errors.js";
@@ -131,3 +132,30 @@ test("a worker that dies takes its sessions with it; the next request rebuilds t
   assert.deepEqual(second.outputs.logits!.data, first.outputs.logits!.data);
   await model.dispose();
 });
+
+for (const strategy of ["mini", "cicada"] as const) {
+  test(`${strategy}: a corrupt MiniLoader cache entry is never trusted: the request rebuilds it`, async () => {
+    const cacheRoot = join(root, `cache-${strategy}`);
+    const own = await createRuntime({ cacheRoot, workers: 1, intraOpNumThreads: 1 });
+    try {
+      const bundleDir = join(root, "tiny-resnet.bundle");
+      await prepareModel(own, bundleDir, strategy);
+      const entryDir = join(cacheRoot, "miniloader", (await readdir(join(cacheRoot, "miniloader")))[0]!);
+      const data = join(entryDir, "stage-001.data");
+      const bytes = await readFile(data);
+      bytes[10]! ^= 0xff;
+      await writeFile(data, bytes);
+      // The request still succeeds: the corrupt bytes are detected, the entry is rebuilt and used instead.
+      const model = await loadModel(own, bundleDir, { strategy });
+      const feeds = randomInputs(model.manifest.inputs, 4);
+      const result = await model.run(feeds);
+      const eager = await runEager(model.manifest.model.source, feeds);
+      assert.ok(similarity(result.outputs.logits!.data, eager.outputs.logits!.data).cosine >= 0.99999);
+      await model.dispose();
+      assert.ok(existsSync(data));
+      assert.notDeepEqual(await readFile(data), bytes, "the corrupt data file was replaced");
+    } finally {
+      await own.close();
+    }
+  });
+}
