@@ -21,3 +21,19 @@ export function table(header: string[], rows: (string | number)[][]): string {
     "\n"
   );
 }
+
+/** The per-stage timing table of a cold start. */
+export function stageTable(
+  stages: { stage: number; weightBytes: number; readMs: number; createMs: number; runMs: number }[],
+): string {
+  return table(
+    ["stage", "weights", "read ms", "create ms", "run ms"],
+    stages.map((s) => [
+      s.stage,
+      formatBytes(s.weightBytes),
+      s.readMs.toFixed(1),
+      s.createMs.toFixed(1),
+      s.runMs.toFixed(1),
+    ]),
+  );
+}

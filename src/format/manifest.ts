@@ -11,7 +11,8 @@ export const WEIGHTS_FILE = "weights.safetensors";
 export const BUNDLE_FORMAT = "cicada-bundle";
 export const BUNDLE_FORMAT_VERSION = 1;
 
-const dtype = z.enum([
+/** Element types as onnxruntime-node names them. */
+export const DTypeSchema = z.enum([
   "float32",
   "float64",
   "float16",
@@ -34,7 +35,7 @@ const dim = z.union([z.number().int().nonnegative(), z.string().min(1), z.null()
 /** A tensor crossing a boundary (graph or stage input/output). */
 export const TensorSpecSchema = z.object({
   name: z.string().min(1),
-  dtype,
+  dtype: DTypeSchema,
   /** null when the rank is unknown (the source model did not say). */
   shape: z.array(dim).nullable(),
 });
@@ -53,7 +54,7 @@ export const StageTensorSchema = z.object({
   name: z.string().min(1),
   /** Key in weights.safetensors (differs from `name` when a shared weight is duplicated). */
   key: z.string().min(1),
-  dtype,
+  dtype: DTypeSchema,
   shape: z.array(z.number().int().nonnegative()),
   /** Byte offset relative to the start of the stage's weight range. */
   offset: z.number().int().nonnegative(),

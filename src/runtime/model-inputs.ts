@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { CicadaError } from "../errors.js";
-import type { GraphInput, TensorSpec } from "../format/manifest.js";
+import { DTypeSchema, type GraphInput, type TensorSpec } from "../format/manifest.js";
 import { SeededRandom } from "../util/seeded-random.js";
 import { typedArrayFor, type HostTensor } from "./host-tensor.js";
 
@@ -78,19 +78,8 @@ export function randomInputs(inputs: readonly GraphInput[], seed = 0): Record<st
 const InputsFileSchema = z.record(
   z.string(),
   z.object({
-    dtype: z.enum([
-      "float32",
-      "float64",
-      "int8",
-      "uint8",
-      "int16",
-      "uint16",
-      "int32",
-      "uint32",
-      "int64",
-      "uint64",
-      "bool",
-    ]),
+    // Types JSON numbers can carry (no half floats, no strings).
+    dtype: DTypeSchema.exclude(["float16", "bfloat16", "string"]),
     dims: z.array(z.number().int().nonnegative()),
     data: z.array(z.union([z.number(), z.boolean()])),
   }),

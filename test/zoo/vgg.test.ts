@@ -2,14 +2,9 @@
 // weights are only declared), and the tiny configuration written to disk and run in onnxruntime.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { vggModels } from "../../src/zoo/vgg.js";
-import { writeZooModel } from "../../src/zoo/model-writer.js";
 import type { ZooModel } from "../../src/zoo/zoo-model.js";
-import { createSession, releaseSession, runSession } from "../../src/runtime/ort-adapter.js";
-import { SeededRandom } from "../../src/util/seeded-random.js";
+import { checkTinyCnn } from "./cnn-test-kit.js";
 
 function model(name: string): ZooModel {
   const m = vggModels.find((x) => x.name === name);
@@ -66,52 +61,6 @@ test("VGG depths: 8, 10, 13 and 16 convs", () => {
   assert.deepEqual(["vgg11", "vgg13", "vgg16", "vgg19"].map(convs), [8, 10, 13, 16]);
 });
 
-function randomImage(seed: number, dims: number[]): Float32Array {
-  const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
-  new SeededRandom(seed, "test-image").fillUniform(data, 0, 1);
-  return data;
-}
-
 test("tiny-vgg is tiny, runs in onnxruntime, and is reproducible from its seed", async () => {
-  const tiny = model("tiny-vgg");
-  const graph = tiny.build();
-  assert.ok(graph.weightBytes() < 1 << 20, `${graph.weightBytes()} bytes`);
-  const dir = await mkdtemp(join(tmpdir(), "cicada-vgg-"));
-  try {
-    const a = await writeZooModel(graph, join(dir, "a"), { seed: 7 });
-    const b = await writeZooModel(tiny.build(), join(dir, "b"), { seed: 7 });
-    const c = await writeZooModel(tiny.build(), join(dir, "c"), { seed: 8 });
-    assert.deepEqual(await readFile(a.modelPath), await readFile(b.modelPath));
-    assert.deepEqual(await readFile(a.dataPath), await readFile(b.dataPath));
-    assert.notDeepEqual(await readFile(a.dataPath), await readFile(c.dataPath));
-
-    const dims = tiny.exampleInputs[0]!.dims;
-    assert.deepEqual(dims, [1, 3, 32, 32]);
-    const run = async (modelPath: string, seed: number) => {
-      const session = await createSession(modelPath, { intraOpNumThreads: 1 });
-      try {
-        const out = await runSession(session, {
-          input: { dtype: "float32", dims, data: randomImage(seed, dims) },
-        });
-        return out.logits!;
-      } finally {
-        await releaseSession(session);
-      }
-    };
-    const first = await run(a.modelPath, 1);
-    assert.deepEqual(first.dims, [1, 10]);
-    assert.ok(
-      [...first.data].every((v) => Number.isFinite(Number(v))),
-      "finite logits",
-    );
-    assert.ok(
-      [...first.data].some((v) => Number(v) !== 0),
-      "non-zero logits",
-    );
-    assert.notDeepEqual(first.data, (await run(a.modelPath, 2)).data, "output depends on the input");
-    assert.deepEqual(first.data, (await run(b.modelPath, 1)).data, "same seed, same output");
-    assert.notDeepEqual(first.data, (await run(c.modelPath, 1)).data, "different seed, different output");
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  await checkTinyCnn(model("tiny-vgg"), [1, 3, 32, 32], 10);
 });

@@ -8,7 +8,7 @@ import { randomInputs } from "../../runtime/model-inputs.js";
 import { runEager, runSequential } from "../../runtime/reference-runner.js";
 import { CicadaError } from "../../errors.js";
 import { intFlag } from "../flags.js";
-import { formatBytes, table } from "../format-table.js";
+import { formatBytes, stageTable } from "../format-table.js";
 import { byteProgress, type Progress } from "../progress.js";
 import { COSINE_THRESHOLD } from "./run.js";
 
@@ -41,18 +41,7 @@ export function registerDemo(program: Command): void {
       );
       const feeds = randomInputs(bundle.manifest.inputs, 0);
       const run = await runSequential(bundle, feeds);
-      process.stdout.write(
-        table(
-          ["stage", "weights", "read ms", "create ms", "run ms"],
-          run.stages.map((s) => [
-            s.stage,
-            formatBytes(s.weightBytes),
-            s.readMs.toFixed(1),
-            s.createMs.toFixed(1),
-            s.runMs.toFixed(1),
-          ]),
-        ),
-      );
+      process.stdout.write(stageTable(run.stages));
       process.stdout.write(`sequential cold start: ${run.totalMs.toFixed(1)} ms\n`);
       const eager = await runEager(modelPath, feeds);
       process.stdout.write(

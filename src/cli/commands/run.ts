@@ -19,7 +19,7 @@ import { STRATEGIES } from "../../runtime/strategy.js";
 import { UNITS, unitTimes, utilization } from "../../metrics/trace.js";
 import { ganttSvg } from "../../metrics/gantt.js";
 import { writeFileAtomic } from "../../format/atomic-output.js";
-import { formatBytes, table } from "../format-table.js";
+import { stageTable } from "../format-table.js";
 
 const RUN_STRATEGIES = [...STRATEGIES, "sequential"] as const;
 /** The correctness bar of every pipelined strategy against eager. */
@@ -183,18 +183,7 @@ export function registerRun(program: Command): void {
         );
       } else {
         if (result.stages.length) {
-          process.stdout.write(
-            table(
-              ["stage", "weights", "read ms", "create ms", "run ms"],
-              result.stages.map((s) => [
-                s.stage,
-                formatBytes(s.weightBytes),
-                s.readMs.toFixed(1),
-                s.createMs.toFixed(1),
-                s.runMs.toFixed(1),
-              ]),
-            ),
-          );
+          process.stdout.write(stageTable(result.stages));
         }
         process.stdout.write(
           `${strategy}: load + first run ${result.totalMs.toFixed(1)} ms (load ${result.createMs.toFixed(1)} ms, run ${result.runMs.toFixed(1)} ms)\n`,
