@@ -81,6 +81,20 @@ for (const [name, stages] of [
   });
 }
 
+test("run --strategy cicada cold-starts through the pipeline, checks against eager and draws the Gantt chart", async () => {
+  const bundle = join(root, "tiny-opt.bundle");
+  const gantt = join(root, "tiny-opt.svg");
+  const cache = join(root, "runtime-cache");
+  const r = await cicada(["run", bundle, "--strategy", "cicada", "--check", "--gantt", gantt, "--json"], {
+    CICADA_CACHE: cache,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const run = json<RunJson & { pipeline: { utilization: number } }>(r);
+  assert.ok(run.check.passed);
+  assert.ok(run.pipeline.utilization > 0 && run.pipeline.utilization <= 1);
+  assert.match(await readFile(gantt, "utf8"), /^<svg [^]*<title>E1 on worker-/);
+});
+
 async function expectError(args: string[], code: string, pattern: RegExp, exit = 1) {
   const r = await cicada(args);
   assert.equal(r.code, exit, `${args.join(" ")}: exit ${r.code}\n${r.stderr}`);

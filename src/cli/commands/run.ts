@@ -174,6 +174,7 @@ export function registerRun(program: Command): void {
               createMs: result.createMs,
               runMs: result.runMs,
               stages: result.stages,
+              pipeline,
               outputs,
               check,
             },
