@@ -145,6 +145,7 @@ class ModelHandle implements LoadedModel {
       state: "unloaded",
       ready: Promise.resolve(),
     }));
+    this.outstanding = new Array<number>(workers).fill(0);
     runtime.pool.on("worker-died", this.onWorkerDied);
   }
 
@@ -162,6 +163,25 @@ class ModelHandle implements LoadedModel {
     this.events.push({ unit, stage, worker, start, end, bytes });
   }
 
+  /** Requests of this model outstanding per worker. */
+  private readonly outstanding: number[];
+
+  private leastBusyWorker(): number {
+    let best = 0;
+    for (let w = 1; w < this.outstanding.length; w++)
+      if (this.outstanding[w]! < this.outstanding[best]!) best = w;
+    return best;
+  }
+
+  private async busy<T>(worker: number, request: Promise<T>): Promise<T> {
+    this.outstanding[worker]!++;
+    try {
+      return await request;
+    } finally {
+      this.outstanding[worker]!--;
+    }
+  }
+
   /** L or A: one session creation on the stage's worker, recorded with the worker's own timing. */
   private async create(
     slot: StageSlot,
@@ -170,7 +190,11 @@ class ModelHandle implements LoadedModel {
     config: StageSessionConfig,
     bytes = 0,
   ): Promise<void> {
-    const r = await this.runtime.pool.create(slot.worker, slot.key, source, config);
+    // Stage-affine placement by availability: the session is built (and will run) on the worker with the
+    // least of this model's work outstanding, so a construction does not queue behind an execution that
+    // another worker could have overlapped.
+    slot.worker = this.leastBusyWorker();
+    const r = await this.busy(slot.worker, this.runtime.pool.create(slot.worker, slot.key, source, config));
     this.record(unit, slot.index, this.runtime.pool.workerName(slot.worker), r.start, r.end, bytes);
   }
 
@@ -432,7 +456,7 @@ class ModelHandle implements LoadedModel {
           stageFeeds[name] = keep ? { ...t, data: t.data.slice() } : t;
           if (!keep) live.delete(name);
         }
-        const r = await this.runtime.pool.run(slot.worker, slot.key, stageFeeds);
+        const r = await this.busy(slot.worker, this.runtime.pool.run(slot.worker, slot.key, stageFeeds));
         this.record("E", slot.index, this.runtime.pool.workerName(slot.worker), r.start, r.end);
         for (const [name, t] of Object.entries(r.outputs)) {
           if (outputNames.has(name)) outputs[name] = t;
