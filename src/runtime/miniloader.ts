@@ -5,9 +5,9 @@
 // then creates each stage session by path with optimisation disabled; onnxruntime maps the data file
 // instead of copying it (measured: create 10-15 ms instead of ~250 ms for ResNet-50).
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { crc32 } from "node:zlib";
 import { CicadaError } from "../errors.js";
 import { readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
@@ -235,14 +235,47 @@ export async function ensureOptimizedStages(
 /** Entries whose data files were verified against their checksums in this process. */
 const verified = new Set<string>();
 
-/** True if `entry`'s data files were verified in this process. */
-export function isVerified(entry: MiniLoaderEntry): boolean {
-  return verified.has(entry.dir);
+/** Written beside the data files once they are verified: the identity of each file as it was then. */
+const STAMP_FILE = "verified.json";
+
+/** What changes when a file is written, replaced or truncated (ctime changes on any write). */
+function identity(path: string): string {
+  const s = statSync(path, { bigint: true });
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
 }
 
-/** Records that `entry`'s bytes were verified (by retrieval, which reads them anyway). */
+function stampOf(entry: MiniLoaderEntry): Record<string, string> {
+  return Object.fromEntries(entry.stages.map((s) => [basename(s.dataPath), identity(s.dataPath)]));
+}
+
+/**
+ * True if `entry`'s data files were verified, in this process or by an earlier one whose stamp still
+ * matches every file's identity. A file written since (in place or replaced) no longer matches and is
+ * verified again; what a stamp cannot see is silent corruption on the device itself.
+ */
+export function isVerified(entry: MiniLoaderEntry): boolean {
+  if (verified.has(entry.dir)) return true;
+  try {
+    const stamp = JSON.parse(readFileSync(join(entry.dir, STAMP_FILE), "utf8")) as Record<string, string>;
+    const current = stampOf(entry);
+    if (Object.keys(current).every((k) => stamp[k] === current[k])) {
+      verified.add(entry.dir);
+      return true;
+    }
+  } catch {
+    // No stamp, or a file gone: not verified.
+  }
+  return false;
+}
+
+/** Records that `entry`'s bytes were verified (by retrieval, which reads them anyway), for later processes too. */
 export function markVerified(entry: MiniLoaderEntry): void {
   verified.add(entry.dir);
+  try {
+    writeFileSync(join(entry.dir, STAMP_FILE), JSON.stringify(stampOf(entry)));
+  } catch {
+    // A read-only cache is still usable: later processes verify again.
+  }
 }
 
 /**
@@ -250,7 +283,7 @@ export function markVerified(entry: MiniLoaderEntry): void {
  * entry is evicted (the next cold start rebuilds it) and E_BUNDLE_CHECKSUM thrown: it is never trusted.
  */
 export async function verifyEntry(entry: MiniLoaderEntry): Promise<void> {
-  if (verified.has(entry.dir)) return;
+  if (isVerified(entry)) return;
   for (const [i, s] of entry.stages.entries()) {
     const found = await fileChecksum(s.dataPath);
     if (found !== s.dataChecksum) {
@@ -261,7 +294,7 @@ export async function verifyEntry(entry: MiniLoaderEntry): Promise<void> {
       );
     }
   }
-  verified.add(entry.dir);
+  markVerified(entry);
 }
 
 /** Removes a cache entry found corrupt, so that the next cold start rebuilds it. */
