@@ -1,6 +1,7 @@
 // The `cicada` command: one file per subcommand under commands/, errors printed with their code.
 import { Command, CommanderError } from "commander";
 import { isCicadaError } from "../errors.js";
+import { registerBench } from "./commands/bench.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -18,6 +19,7 @@ registerZoo(program);
 registerImport(program);
 registerInspect(program);
 registerRun(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

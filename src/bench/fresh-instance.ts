@@ -1,0 +1,241 @@
+// A benchmark instance: a child process that plays one serverless instance. At start (outside any clock) it
+// creates the runtime (worker threads with onnxruntime initialised) and its memory sampler thread, then
+// says `ready` over IPC and serves the harness's requests one at a time. The `fresh` scenario starts one
+// per cold start; the `reload` scenario keeps one per strategy for the whole run. Each cold start reports
+// its latency, trace, outputs checked against eager, its own minor faults and its memory (peak and series),
+// all measured inside the instance so nothing of the harness is on the clock.
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { deserialize, serialize } from "node:v8";
+import { isCicadaError, type ErrorCode } from "../errors.js";
+import { writeFileAtomic } from "../format/atomic-output.js";
+import { openBundle } from "../format/bundle.js";
+import { similarity } from "../metrics/similarity.js";
+import { now, type Trace } from "../metrics/trace.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
+import {
+  filesRead,
+  loadModel,
+  prepareModel,
+  type LoadedModel,
+  type ModelRun,
+} from "../runtime/load-model.js";
+import { randomInputs } from "../runtime/model-inputs.js";
+import { ORT_VERSION } from "../runtime/ort-adapter.js";
+import { runEager } from "../runtime/reference-runner.js";
+import { createRuntime } from "../runtime/runtime.js";
+import type { StrategyName } from "../runtime/strategy.js";
+import { downsample, MemorySampler, type ProcStatus } from "./memory-sampler.js";
+
+/** Requests of the harness. */
+export type InstanceRequest =
+  | { kind: "prepare"; bundleDir: string; strategies: StrategyName[] }
+  | { kind: "reference"; bundleDir: string; seed: number; path: string }
+  | { kind: "warm-runs"; bundleDir: string; seed: number; runs: number }
+  | {
+      kind: "cold-start";
+      bundleDir: string;
+      strategy: StrategyName;
+      seed: number;
+      referencePath: string;
+      /** Memory samples kept in the report (the peak is computed over all of them). */
+      maxSamples: number;
+    };
+
+/** A request as sent: its `id` is echoed in the reply. */
+export interface InstanceEnvelope {
+  id: number;
+  request: InstanceRequest;
+}
+
+/** What each request kind resolves to. */
+export interface InstanceResults {
+  prepare: { files: Partial<Record<StrategyName, string[]>> };
+  reference: { outputs: string[] };
+  "warm-runs": { ms: number[] };
+  "cold-start": ColdStartReport;
+}
+
+/** Messages of an instance: `ready` once, then one reply per request. */
+export type InstanceMessage =
+  | { kind: "ready"; pid: number; ortVersion: string }
+  | { kind: "reply"; id: number; ok: true; result: InstanceResults[keyof InstanceResults] }
+  | { kind: "reply"; id: number; ok: false; error: { code?: ErrorCode; message: string } };
+
+/** One output compared with eager's on the same inputs. */
+export interface OutputCheck {
+  name: string;
+  dtype: string;
+  dims: number[];
+  cosine: number;
+  maxAbsDiff: number;
+}
+
+/** Everything one cold start measured. */
+export interface ColdStartReport {
+  strategy: StrategyName;
+  /** Request start (loadModel called) to response complete (first run resolved). */
+  latencyMs: number;
+  trace: Trace;
+  outputs: OutputCheck[];
+  cosineMin: number;
+  /** Page faults of the whole process (every thread) during the cold start. */
+  minorFaults: number;
+  majorFaults: number;
+  /** CPU time of the whole process during the cold start (user + system). */
+  cpuMs: number;
+  memory: {
+    baseline: ProcStatus;
+    peak: ProcStatus;
+    peakArrayBuffersBytes: number;
+    baselineArrayBuffersBytes: number;
+    intervalMs: number;
+    /** [t, rss, rssAnon, rssFile] on the trace's clock, downsampled to at most `maxSamples`. */
+    samples: [number, number, number, number][];
+    /** [t, main thread arrayBuffers bytes]. */
+    arrayBuffers: [number, number][];
+  };
+  /** Cold starts this process had served before this one (0 in a fresh instance). */
+  previousColdStarts: number;
+}
+
+const references = new Map<string, Record<string, HostTensor>>();
+
+async function referenceOutputs(path: string): Promise<Record<string, HostTensor>> {
+  let ref = references.get(path);
+  if (!ref) {
+    ref = deserialize(await readFile(path)) as Record<string, HostTensor>;
+    references.set(path, ref);
+  }
+  return ref;
+}
+
+async function inputsOf(bundleDir: string, seed: number): Promise<Record<string, HostTensor>> {
+  return randomInputs((await openBundle(bundleDir)).manifest.inputs, seed);
+}
+
+const runtime = await createRuntime();
+const sampler = await MemorySampler.start(1);
+let coldStarts = 0;
+
+async function coldStart(req: Extract<InstanceRequest, { kind: "cold-start" }>): Promise<ColdStartReport> {
+  const feeds = await inputsOf(req.bundleDir, req.seed);
+  // Start every cold start from the same heap: garbage of the previous request is not this one's memory.
+  global.gc?.();
+  const usage0 = process.resourceUsage();
+  sampler.begin();
+  const t0 = now();
+  let model: LoadedModel | undefined;
+  let result: ModelRun;
+  try {
+    model = await loadModel(runtime, req.bundleDir, { strategy: req.strategy });
+    result = await model.run(feeds);
+  } catch (e) {
+    sampler.end();
+    await model?.dispose();
+    throw e;
+  }
+  const latencyMs = now() - t0;
+  const window = sampler.end();
+  const usage1 = process.resourceUsage();
+  await model.dispose();
+  const reference = await referenceOutputs(req.referencePath);
+  const outputs: OutputCheck[] = Object.entries(reference).map(([name, expected]) => {
+    const actual = result.outputs[name];
+    if (!actual) return { name, dtype: expected.dtype, dims: expected.dims, cosine: 0, maxAbsDiff: Infinity };
+    return { name, dtype: actual.dtype, dims: actual.dims, ...similarity(actual.data, expected.data) };
+  });
+  const report: ColdStartReport = {
+    strategy: req.strategy,
+    latencyMs,
+    trace: result.trace,
+    outputs,
+    cosineMin: Math.min(...outputs.map((o) => o.cosine)),
+    minorFaults: usage1.minorPageFault - usage0.minorPageFault,
+    majorFaults: usage1.majorPageFault - usage0.majorPageFault,
+    cpuMs: (usage1.userCPUTime - usage0.userCPUTime + usage1.systemCPUTime - usage0.systemCPUTime) / 1000,
+    memory: {
+      baseline: window.baseline,
+      peak: window.peak,
+      peakArrayBuffersBytes: window.peakArrayBuffersBytes,
+      baselineArrayBuffersBytes: window.arrayBuffers[0]?.[1] ?? 0,
+      intervalMs: window.intervalMs,
+      samples: downsample(window.samples, req.maxSamples).map((s) => [
+        s.t,
+        s.rssBytes,
+        s.rssAnonBytes,
+        s.rssFileBytes,
+      ]),
+      arrayBuffers: window.arrayBuffers,
+    },
+    previousColdStarts: coldStarts,
+  };
+  coldStarts++;
+  return report;
+}
+
+async function serve(req: InstanceRequest): Promise<InstanceResults[keyof InstanceResults]> {
+  switch (req.kind) {
+    case "prepare": {
+      const files: Partial<Record<StrategyName, string[]>> = {};
+      for (const s of req.strategies) {
+        await prepareModel(runtime, req.bundleDir, s);
+        // NOTE: filesRead names `<model>.onnx.data` for eager even when the original model embeds its
+        // weights; only files that exist can be read (or evicted).
+        files[s] = (await filesRead(runtime, req.bundleDir, s)).filter((f) => existsSync(f));
+      }
+      return { files };
+    }
+    case "reference": {
+      const bundle = await openBundle(req.bundleDir);
+      const eager = await runEager(bundle.manifest.model.source, await inputsOf(req.bundleDir, req.seed));
+      await writeFileAtomic(req.path, serialize(eager.outputs));
+      return { outputs: Object.keys(eager.outputs) };
+    }
+    case "warm-runs": {
+      const feeds = await inputsOf(req.bundleDir, req.seed);
+      const model = await loadModel(runtime, req.bundleDir, { strategy: "eager" });
+      try {
+        await model.run(feeds);
+        const ms: number[] = [];
+        for (let i = 0; i < req.runs; i++) {
+          const t0 = now();
+          await model.run(feeds);
+          ms.push(now() - t0);
+        }
+        return { ms };
+      } finally {
+        await model.dispose();
+      }
+    }
+    case "cold-start":
+      return coldStart(req);
+  }
+}
+
+function send(message: InstanceMessage): void {
+  process.send!(message);
+}
+
+let queue: Promise<void> = Promise.resolve();
+process.on("message", ({ id, request }: InstanceEnvelope) => {
+  // One request at a time: a cold start must never share the machine with another request of this instance.
+  queue = queue.then(async () => {
+    try {
+      send({ kind: "reply", id, ok: true, result: await serve(request) });
+    } catch (e) {
+      const error = isCicadaError(e)
+        ? { code: e.code, message: e.message }
+        : { message: (e as Error).stack ?? String(e) };
+      send({ kind: "reply", id, ok: false, error });
+    }
+  });
+});
+process.on("disconnect", () => {
+  void queue.then(async () => {
+    await sampler.close();
+    await runtime.close();
+    process.exit(0);
+  });
+});
+send({ kind: "ready", pid: process.pid, ortVersion: ORT_VERSION });

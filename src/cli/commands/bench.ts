@@ -1,0 +1,272 @@
+// `cicada bench`: the cold-start comparison of the strategies (src/bench/cold-start.ts) on zoo models or
+// bundles. Every flag, model and the output directory are checked before any work starts; progress goes to
+// stderr, results to stdout (a table, or JSON), and with --out the JSON plus every cold start's raw data.
+import type { Command } from "commander";
+import { existsSync, statSync } from "node:fs";
+import { access, mkdir, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { constants } from "node:fs";
+import {
+  benchModels,
+  CACHE_STATES,
+  SCENARIOS,
+  type BenchRaw,
+  type BenchSummary,
+  type BenchTarget,
+} from "../../bench/cold-start.js";
+import { ensureZooBundle } from "../../bench/model-cache.js";
+import { CicadaError } from "../../errors.js";
+import { stageOutputDir, type StagingDir } from "../../format/atomic-output.js";
+import { openBundle } from "../../format/bundle.js";
+import { MANIFEST_FILE } from "../../format/manifest.js";
+import { UNITS } from "../../metrics/trace.js";
+import { isStrategy, STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
+import { findZooModel } from "../../zoo/registry.js";
+import { choiceFlag, intFlag } from "../flags.js";
+import { formatBytes, table } from "../format-table.js";
+import { COSINE_THRESHOLD } from "./run.js";
+
+interface BenchFlags {
+  model: string;
+  strategies: string;
+  repeat: string;
+  scenario: string;
+  cache: string;
+  seed: string;
+  json?: boolean;
+  out?: string;
+}
+
+/** Splits a comma-separated flag value; E_USAGE when it names nothing. */
+function listFlag(flag: string, value: string): string[] {
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0)
+    throw new CicadaError("E_USAGE", `${flag} must name at least one item, found '${value}'`);
+  return [...new Set(items)];
+}
+
+/** Parses --strategies: each one known (E_USAGE names the valid ones), duplicates dropped. */
+export function parseStrategies(value: string): StrategyName[] {
+  return listFlag("--strategies", value).map((s) => {
+    if (!isStrategy(s)) {
+      throw new CicadaError(
+        "E_USAGE",
+        `--strategies: unknown strategy '${s}'; known: ${STRATEGIES.join(", ")}`,
+      );
+    }
+    return s;
+  });
+}
+
+/** A model named on the command line: a bundle directory (validated now) or a zoo name (imported later). */
+type ModelSpec = { kind: "bundle"; target: BenchTarget } | { kind: "zoo"; name: string };
+
+/** Checks one --model item without generating anything: E_ZOO_UNKNOWN, E_USAGE or the bundle's own error. */
+async function checkModel(spec: string): Promise<ModelSpec> {
+  if (existsSync(spec)) {
+    if (!statSync(spec).isDirectory() || !existsSync(join(spec, MANIFEST_FILE))) {
+      throw new CicadaError(
+        "E_USAGE",
+        `--model ${spec} is not a bundle directory (no ${MANIFEST_FILE}); import it first with cicada import`,
+      );
+    }
+    const bundle = await openBundle(spec);
+    const source = bundle.manifest.model.source;
+    if (!existsSync(source)) {
+      throw new CicadaError(
+        "E_BUNDLE_FILE",
+        `${spec}: the original model ${source} does not exist; bench needs it for eager (the reference and baseline)`,
+      );
+    }
+    return { kind: "bundle", target: { name: bundle.manifest.model.name, bundleDir: resolve(spec) } };
+  }
+  if (spec.includes("/") || spec.startsWith(".")) {
+    throw new CicadaError("E_USAGE", `--model ${spec} does not exist`);
+  }
+  findZooModel(spec);
+  return { kind: "zoo", name: spec };
+}
+
+/** Refuses an --out that exists or cannot be created, before any work. */
+async function checkOut(out: string): Promise<StagingDir> {
+  let dir = dirname(resolve(out));
+  while (!existsSync(dir)) dir = dirname(dir);
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new CicadaError("E_USAGE", `--out ${out}: cannot write into ${dir}`);
+  }
+  return stageOutputDir(out);
+}
+
+const gb = (bytesPerS: number) =>
+  bytesPerS >= 1e8 ? `${(bytesPerS / 1e9).toFixed(2)} GB/s` : `${(bytesPerS / 1e6).toFixed(1)} MB/s`;
+const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "-");
+
+/** The human-readable report of one model. */
+export function formatSummary(s: BenchSummary): string {
+  const m = s.machine;
+  const latency = (name: StrategyName) => s.results.find((r) => r.strategy === name)?.latencyMedianMs ?? NaN;
+  const lines = [
+    `${s.model}: scenario ${s.scenario}, cache ${s.cache}, ${s.repeat} counted round${s.repeat === 1 ? "" : "s"} (+1 warm-up), ${s.stages} stages, ${formatBytes(s.weightBytes)} of weights`,
+    `machine: ${m.cpuModel}, ${m.cores} cores (${m.cpuFeatures.join(" ") || "no vector flags"}), ${formatBytes(m.totalMemoryBytes)}, onnxruntime ${m.ortVersion}, node ${m.nodeVersion}, load ${m.loadAverage1m.toFixed(2)}`,
+    `floor (warm run of eager): ${s.warmRunMedianMs.toFixed(1)} ms; disk ${gb(s.diskBandwidthBytesPerS)} (${s.diskBandwidthMethod})`,
+  ];
+  if (s.eviction) {
+    const e = s.eviction;
+    lines.push(
+      `eviction check: ${e.checks} probes, median ${gb(e.coldProbeMedianBytesPerS)} after eviction vs ${gb(e.warmProbeMedianBytesPerS)} cached, ${e.failed} not evicted`,
+    );
+  }
+  const out = [lines.join("\n"), ""];
+  out.push(
+    table(
+      [
+        "strategy",
+        "median ms",
+        "p10",
+        "p90",
+        "eager/x",
+        "ort-best/x",
+        "pisel/x",
+        "x/floor",
+        "util",
+        "peak RSS",
+        "RssAnon",
+        "minflt",
+        "cos min",
+      ],
+      s.results.map((r) => [
+        r.strategy,
+        r.latencyMedianMs.toFixed(1),
+        r.latencyP10Ms.toFixed(1),
+        r.latencyP90Ms.toFixed(1),
+        ratio(latency("eager") / r.latencyMedianMs),
+        ratio(latency("ort-best") / r.latencyMedianMs),
+        ratio(latency("pisel") / r.latencyMedianMs),
+        ratio(r.latencyMedianMs / s.warmRunMedianMs),
+        r.utilization.toFixed(3),
+        formatBytes(r.peakRssBytes),
+        formatBytes(r.peakRssAnonBytes),
+        formatBytes(r.minorFaults * 4096),
+        `${r.cosineMin.toFixed(6)}${r.cosineMin >= COSINE_THRESHOLD ? "" : " !"}`,
+      ]),
+    ),
+  );
+  out.push(
+    "eager/x, ort-best/x, pisel/x: speed-up (their median latency / this one's); x/floor: median latency / warm run of eager; minflt: minor faults x 4 KiB\n",
+  );
+  out.push(
+    table(
+      ["strategy", ...UNITS.map((u) => `${u} work/wait ms`)],
+      s.results.map((r) => [
+        r.strategy,
+        ...UNITS.map((u) => `${r.units[u].workMs.toFixed(1)} / ${r.units[u].waitMs.toFixed(1)}`),
+      ]),
+    ),
+  );
+  return out.join("\n");
+}
+
+function fileNameOf(model: string): string {
+  return model.replace(/[^\w.-]+/g, "_");
+}
+
+/** Writes bench.json (what --json prints) and raw/<model>.json (every cold start) into `dir`. */
+async function writeResults(dir: string, json: unknown, raws: BenchRaw[]): Promise<void> {
+  await writeFile(join(dir, "bench.json"), JSON.stringify(json, null, 2) + "\n");
+  await mkdir(join(dir, "raw"));
+  const used = new Set<string>();
+  for (const raw of raws) {
+    let name = fileNameOf(raw.model);
+    for (let i = 2; used.has(name); i++) name = `${fileNameOf(raw.model)}-${i}`;
+    used.add(name);
+    await writeFile(join(dir, "raw", `${name}.json`), JSON.stringify(raw) + "\n");
+  }
+}
+
+/** Registers `cicada bench`. */
+export function registerBench(program: Command): void {
+  program
+    .command("bench")
+    .description("compare the cold start of the strategies side by side (interleaved, repeated)")
+    .requiredOption("--model <names>", "zoo model names or bundle directories, comma-separated")
+    .option("--strategies <list>", `comma-separated, from ${STRATEGIES.join(", ")}`, STRATEGIES.join(","))
+    .option("--repeat <n>", "counted rounds per strategy (after one warm-up round)", "5")
+    .option(
+      "--scenario <s>",
+      "reload: one warm instance per strategy, a cold start per request; fresh: a new instance process per cold start",
+      "reload",
+    )
+    .option(
+      "--cache <c>",
+      "warm: weights in the page cache; cold: the files a strategy reads evicted before each cold start",
+      "warm",
+    )
+    .option("--seed <n>", "seed of the random example inputs", "0")
+    .option("--json", "print the results as JSON (an array when several models)")
+    .option(
+      "--out <dir>",
+      "write bench.json and the raw data of every cold start (traces, memory series) into a new directory",
+    )
+    .action(async (flags: BenchFlags) => {
+      const strategies = parseStrategies(flags.strategies);
+      const repeat = intFlag("--repeat", flags.repeat, 1, 1000);
+      const scenario = choiceFlag("--scenario", flags.scenario, SCENARIOS);
+      const cache = choiceFlag("--cache", flags.cache, CACHE_STATES);
+      const seed = intFlag("--seed", flags.seed, 0, 2 ** 31 - 1);
+      const specs: ModelSpec[] = [];
+      for (const m of listFlag("--model", flags.model)) specs.push(await checkModel(m));
+      const staging = flags.out ? await checkOut(flags.out) : undefined;
+      try {
+        const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+        const targets: BenchTarget[] = [];
+        for (const spec of specs) {
+          if (spec.kind === "bundle") {
+            targets.push(spec.target);
+            continue;
+          }
+          let phase = "";
+          const { bundleDir } = await ensureZooBundle(spec.name, {
+            onProgress: (p) => {
+              if (p !== phase) say(`${spec.name}: ${(phase = p)}`);
+            },
+          });
+          targets.push({ name: spec.name, bundleDir });
+        }
+        const { summaries, raws } = await benchModels(targets, {
+          strategies,
+          repeat,
+          scenario,
+          cache,
+          seed,
+          onProgress: say,
+        });
+        const json = summaries.length === 1 ? summaries[0] : summaries;
+        if (flags.json) process.stdout.write(JSON.stringify(json, null, 2) + "\n");
+        else process.stdout.write(summaries.map(formatSummary).join("\n"));
+        if (staging) {
+          await writeResults(staging.path, json, raws);
+          await staging.commit();
+          say(`wrote ${staging.destination}`);
+        }
+        const wrong = summaries.flatMap((s) =>
+          s.results
+            .filter((r) => !(r.cosineMin >= COSINE_THRESHOLD))
+            .map((r) => `${s.model}/${r.strategy} (${r.cosineMin})`),
+        );
+        if (wrong.length) {
+          throw new CicadaError(
+            "E_RUNTIME",
+            `bench: outputs differ from eager (cosine below ${COSINE_THRESHOLD}): ${wrong.join(", ")}`,
+          );
+        }
+      } catch (e) {
+        await staging?.abort();
+        throw e;
+      }
+    });
+}
