@@ -9,7 +9,8 @@ export function formatBytes(bytes: number): string {
     v /= 1024;
     u++;
   }
-  return `${u === 0 ? v.toFixed(0) : v.toPrecision(3)} ${units[u]}`;
+  // toPrecision(3) would print 1000-1023 as "1.02e+3".
+  return `${u === 0 || v >= 100 ? v.toFixed(0) : v.toPrecision(3)} ${units[u]}`;
 }
 
 /** Renders rows as an aligned table with a header line. */

@@ -90,7 +90,7 @@ export const ManifestSchema = z.object({
   model: z.object({
     name: z.string().min(1),
     family: z.string().nullable(),
-    /** The .onnx file it was imported from (as given to the importer). */
+    /** The .onnx file it was imported from (absolute path). */
     source: z.string(),
     irVersion: z.number().int(),
     opsetImport: z.array(z.object({ domain: z.string(), version: z.number().int() })),

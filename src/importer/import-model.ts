@@ -4,7 +4,7 @@
 // the stage graphs and the weights file; this one chooses the stage count, ties them together and writes
 // the manifest. The directory appears complete or not at all.
 import { mkdir, writeFile } from "node:fs/promises";
-import { basename, extname, join } from "node:path";
+import { basename, extname, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { CicadaError } from "../errors.js";
 import { writeOutputDir } from "../format/atomic-output.js";
@@ -256,7 +256,8 @@ export async function importModel(
       model: {
         name,
         family: options.family !== undefined ? options.family : (getMetadata(model, "cicada.family") ?? null),
-        source: sourcePath,
+        // Absolute, so that eager and ort-best find it from any working directory.
+        source: resolve(sourcePath),
         irVersion: model.irVersion ?? 0,
         opsetImport: (model.opsetImport ?? []).map((o) => ({
           domain: o.domain ?? "",

@@ -70,7 +70,7 @@ export interface UnitTimes {
 /**
  * The time each unit task became ready: when everything it depends on had ended. Dependencies follow the
  * pipeline: L_i after L_{i-1}; R_i after R_{i-1} (issued in order); A_i after L_i, R_i and A_{i-1} (the
- * paper's hazard rule); E_i after A_i and E_{i-1}. First tasks depend on the request start.
+ * paper's hazard rule); E_i after A_i (or L_i where no A was recorded) and E_{i-1}. First tasks depend on the request start.
  */
 function readyTime(e: TraceEvent, byKey: Map<string, TraceEvent>, requestStart: number): number {
   const end = (unit: Unit, stage: number) => byKey.get(`${unit}${stage}`)?.end ?? requestStart;
@@ -81,8 +81,11 @@ function readyTime(e: TraceEvent, byKey: Map<string, TraceEvent>, requestStart: 
       return i === 0 ? requestStart : end(e.unit, i - 1);
     case "A":
       return Math.max(end("L", i), end("R", i), i === 0 ? requestStart : end("A", i - 1));
-    case "E":
-      return Math.max(end("A", i), i === 0 ? requestStart : end("E", i - 1));
+    case "E": {
+      // Strategies whose construction binds the weights in one call record it as L only (no A task).
+      const built = byKey.has(`A${i}`) ? end("A", i) : end("L", i);
+      return Math.max(built, i === 0 ? requestStart : end("E", i - 1));
+    }
   }
 }
 

@@ -4,6 +4,8 @@
 // strategy.ts); the pipeline loop below is the same for all of them: L, R, A per stage as the strategy
 // says, E_i after A_i and E_{i-1}, every unit task recorded on one clock.
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { externalLocation, isExternal, readOnnxFile } from "../format/onnx-io.js";
 import { readFile } from "node:fs/promises";
 import { CicadaError } from "../errors.js";
 import { openBundle, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
@@ -77,6 +79,16 @@ interface StageSlot {
   ready: Promise<void>;
 }
 
+/** The external-data files a model file names (resolved beside it). */
+async function externalFilesOf(modelPath: string): Promise<string[]> {
+  const { model, dir } = await readOnnxFile(modelPath);
+  const files = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (isExternal(t)) files.add(join(dir, externalLocation(t, modelPath).location));
+  }
+  return [...files];
+}
+
 /** Paths of what a strategy's cold start reads (for cache eviction by the benchmark). */
 export async function filesRead(
   runtime: Runtime,
@@ -87,7 +99,8 @@ export async function filesRead(
   const stages = bundle.manifest.stages.map((s) => `${bundle.dir}/${s.file}`);
   switch (strategy) {
     case "eager":
-      return [sourceModelOf(bundle), `${sourceModelOf(bundle)}.data`];
+      // The original model and the external-data files beside it that it names.
+      return [sourceModelOf(bundle), ...(await externalFilesOf(sourceModelOf(bundle)))];
     case "ort-best": {
       const model = await ensureOrtBestModel(bundle, runtime.cacheRoot);
       return [model, model.replace(/model\.onnx$/, "model.data")];
