@@ -3,6 +3,7 @@
 // faults) and how busy the shared machine was, so every result carries this description.
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
+import { ISA_FLAGS } from "../runtime/miniloader.js";
 
 /** The machine a benchmark ran on. */
 export interface Machine {
@@ -26,23 +27,6 @@ export interface Machine {
   /** 1-minute load average when the benchmark started: a busy shared machine shows here. */
   loadAverage1m: number;
 }
-
-const FEATURES = [
-  "avx",
-  "avx2",
-  "fma",
-  "f16c",
-  "avx512f",
-  "avx512bw",
-  "avx512_vnni",
-  "avx512_bf16",
-  "avx_vnni",
-  "amx_tile",
-  "amx_bf16",
-  "amx_int8",
-  "neon",
-  "asimd",
-];
 
 /** The flags line of a /proc/cpuinfo text (x86 `flags`, Arm `Features`), as a set. */
 export function cpuFlags(cpuinfo: string): Set<string> {
@@ -69,7 +53,7 @@ export function describeMachine(ortVersion: string): Machine {
   return {
     cpuModel: os.cpus()[0]?.model.trim() ?? "unknown",
     cores: os.availableParallelism(),
-    cpuFeatures: FEATURES.filter((f) => flags.has(f)),
+    cpuFeatures: ISA_FLAGS.filter((f) => flags.has(f)),
     virtualized: flags.has("hypervisor"),
     totalMemoryBytes: os.totalmem(),
     platform: process.platform,

@@ -34,7 +34,7 @@ export interface MiniLoaderEntry {
 const ENTRY_FILE = "entry.json";
 
 /** Instruction-set flags that change the kernels and layouts onnxruntime's optimiser picks. */
-const ISA_FLAGS = [
+export const ISA_FLAGS = [
   "sse4_1",
   "sse4_2",
   "avx",
@@ -50,6 +50,7 @@ const ISA_FLAGS = [
   "amx_tile",
   "amx_bf16",
   "amx_int8",
+  "neon",
   "asimd",
   "sve",
 ];
