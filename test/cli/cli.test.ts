@@ -95,6 +95,13 @@ test("run --strategy cicada cold-starts through the pipeline, checks against eag
   assert.match(await readFile(gantt, "utf8"), /^<svg [^]*<title>E1 on worker-/);
 });
 
+test("demo generates, imports and cold-starts a zoo model with cicada, and checks it against eager", async () => {
+  const r = await cicada(["demo", "--model", "tiny-vgg"], { CICADA_CACHE: join(root, "demo-cache") });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /cicada cold start \(load \+ first run\): [\d.]+ ms/);
+  assert.match(r.stdout, /output logits: cosine vs eager 1\.0000000/);
+});
+
 async function expectError(args: string[], code: string, pattern: RegExp, exit = 1) {
   const r = await cicada(args);
   assert.equal(r.code, exit, `${args.join(" ")}: exit ${r.code}\n${r.stderr}`);

@@ -1,16 +1,17 @@
 // `cicada demo`: the main job end to end on a small zoo model — generate it (cached), import it into a
-// bundle (cached), cold-start it stage by stage, print each stage's timings and check it against eager.
+// bundle (cached), cold-start it with the cicada strategy, print each stage's timings and check it
+// against eager.
 import type { Command } from "commander";
 import { ensureZooBundle } from "../../bench/model-cache.js";
 import { openBundle } from "../../format/bundle.js";
 import { similarity } from "../../metrics/similarity.js";
 import { randomInputs } from "../../runtime/model-inputs.js";
-import { runEager, runSequential } from "../../runtime/reference-runner.js";
+import { runEager } from "../../runtime/reference-runner.js";
 import { CicadaError } from "../../errors.js";
 import { intFlag } from "../flags.js";
 import { formatBytes, stageTable } from "../format-table.js";
 import { byteProgress, type Progress } from "../progress.js";
-import { COSINE_THRESHOLD } from "./run.js";
+import { COSINE_THRESHOLD, runPipelined } from "./run.js";
 
 /** The embedded default: the smallest model of the paper's evaluation. */
 export const DEMO_MODEL = "resnet50";
@@ -19,7 +20,7 @@ export function registerDemo(program: Command): void {
   program
     .command("demo")
     .description(
-      `generate, import and cold-start a zoo model (default ${DEMO_MODEL}), printing each stage's timings`,
+      `generate, import and cold-start a zoo model with cicada (default ${DEMO_MODEL}), printing each stage's timings`,
     )
     .option("--model <name>", "zoo model", DEMO_MODEL)
     .option("--stages <n>", "number of stages of the bundle")
@@ -40,9 +41,11 @@ export function registerDemo(program: Command): void {
         `model ${modelPath}\nbundle ${bundleDir}: ${bundle.manifest.stages.length} stages, ${formatBytes(bundle.manifest.totalWeightBytes)}\n`,
       );
       const feeds = randomInputs(bundle.manifest.inputs, 0);
-      const run = await runSequential(bundle, feeds);
+      const { result: run, pipeline } = await runPipelined(bundle, "cicada", feeds);
       process.stdout.write(stageTable(run.stages));
-      process.stdout.write(`sequential cold start: ${run.totalMs.toFixed(1)} ms\n`);
+      process.stdout.write(
+        `cicada cold start (load + first run): ${run.totalMs.toFixed(1)} ms, pipeline utilisation ${pipeline.utilization.toFixed(3)}\n`,
+      );
       const eager = await runEager(modelPath, feeds);
       process.stdout.write(
         `eager cold start (InferenceSession.create + run): ${eager.totalMs.toFixed(1)} ms\n`,

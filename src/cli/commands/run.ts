@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CicadaError } from "../../errors.js";
-import { openBundle } from "../../format/bundle.js";
+import { openBundle, type Bundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { similarity } from "../../metrics/similarity.js";
 import { readOnnxFile } from "../../format/onnx-io.js";
@@ -15,7 +15,7 @@ import { runEager, runSequential, type ReferenceRun } from "../../runtime/refere
 import { choiceFlag, intFlag } from "../flags.js";
 import { loadModel, prepareModel } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
-import { STRATEGIES } from "../../runtime/strategy.js";
+import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
 import { UNITS, unitTimes, utilization } from "../../metrics/trace.js";
 import { ganttSvg } from "../../metrics/gantt.js";
 import { writeFileAtomic } from "../../format/atomic-output.js";
@@ -37,6 +37,60 @@ interface RunOptions {
 
 function isBundle(target: string): boolean {
   return existsSync(target) && statSync(target).isDirectory() && existsSync(join(target, MANIFEST_FILE));
+}
+
+/** Timings and unit breakdown of one cold start through the runtime. */
+export interface PipelinedRun {
+  result: ReferenceRun;
+  pipeline: { utilization: number; units: ReturnType<typeof unitTimes> };
+}
+
+/**
+ * One cold start of `bundle` with `strategy` in a fresh runtime: derived forms (MiniLoader cache, PISeL
+ * stage files, ort-best model) are built first, outside the clock; then load + first run are timed.
+ */
+export async function runPipelined(
+  bundle: Bundle,
+  strategy: StrategyName,
+  feeds: Record<string, HostTensor>,
+  gantt?: string,
+): Promise<PipelinedRun> {
+  const runtime = await createRuntime();
+  try {
+    await prepareModel(runtime, bundle.dir, strategy);
+    const t0 = performance.now();
+    const model = await loadModel(runtime, bundle.dir, { strategy });
+    const run = await model.run(feeds);
+    const totalMs = performance.now() - t0;
+    await model.dispose();
+    const pipeline = { utilization: utilization(run.trace), units: unitTimes(run.trace) };
+    if (gantt) {
+      const title = `${bundle.manifest.model.name}: ${strategy} cold start (${totalMs.toFixed(1)} ms)`;
+      await writeFileAtomic(gantt, ganttSvg(run.trace, title));
+    }
+    const stageMs = (unit: string, i: number) =>
+      run.trace.events
+        .filter((e) => e.unit === unit && e.stage === i)
+        .reduce((n, e) => n + e.end - e.start, 0);
+    const count = Math.max(0, ...run.trace.events.map((e) => e.stage + 1));
+    const result: ReferenceRun = {
+      strategy,
+      outputs: run.outputs,
+      totalMs,
+      createMs: pipeline.units.L.workMs + pipeline.units.A.workMs,
+      runMs: pipeline.units.E.workMs,
+      stages: Array.from({ length: count }, (_, i) => ({
+        stage: i,
+        readMs: stageMs("R", i),
+        createMs: stageMs("L", i) + stageMs("A", i),
+        runMs: stageMs("E", i),
+        weightBytes: bundle.manifest.stages[i]?.weights.length ?? 0,
+      })),
+    };
+    return { result, pipeline };
+  } finally {
+    await runtime.close();
+  }
 }
 
 export function registerRun(program: Command): void {
@@ -76,47 +130,7 @@ export function registerRun(program: Command): void {
       let result: ReferenceRun;
       let pipeline: { utilization: number; units: ReturnType<typeof unitTimes> } | undefined;
       if (bundle && strategy !== "sequential") {
-        const runtime = await createRuntime();
-        try {
-          // Derived forms (MiniLoader cache, PISeL stage files, ort-best model) are built before the clock.
-          await prepareModel(runtime, bundle.dir, strategy);
-          const t0 = performance.now();
-          const model = await loadModel(runtime, bundle.dir, { strategy });
-          const run = await model.run(feeds);
-          const totalMs = performance.now() - t0;
-          await model.dispose();
-          pipeline = { utilization: utilization(run.trace), units: unitTimes(run.trace) };
-          if (opts.gantt) {
-            await writeFileAtomic(
-              opts.gantt,
-              ganttSvg(
-                run.trace,
-                `${bundle.manifest.model.name}: ${strategy} cold start (${totalMs.toFixed(1)} ms)`,
-              ),
-            );
-          }
-          const stageMs = (unit: string, i: number) =>
-            run.trace.events
-              .filter((e) => e.unit === unit && e.stage === i)
-              .reduce((n, e) => n + e.end - e.start, 0);
-          const count = Math.max(0, ...run.trace.events.map((e) => e.stage + 1));
-          result = {
-            strategy,
-            outputs: run.outputs,
-            totalMs,
-            createMs: pipeline.units.L.workMs + pipeline.units.A.workMs,
-            runMs: pipeline.units.E.workMs,
-            stages: Array.from({ length: count }, (_, i) => ({
-              stage: i,
-              readMs: stageMs("R", i),
-              createMs: stageMs("L", i) + stageMs("A", i),
-              runMs: stageMs("E", i),
-              weightBytes: bundle.manifest.stages[i]?.weights.length ?? 0,
-            })),
-          };
-        } finally {
-          await runtime.close();
-        }
+        ({ result, pipeline } = await runPipelined(bundle, strategy, feeds, opts.gantt));
       } else if (strategy === "sequential") {
         if (!bundle)
           throw new CicadaError(
