@@ -105,27 +105,9 @@ export function stageWeightBytes(p: CutProblem, cuts: readonly number[]): number
  */
 export function bestCuts(p: CutProblem, candidates: readonly number[], stages: number): number[] | undefined {
   if (stages < 1 || candidates.length < stages - 1) return undefined;
-  const n = p.positions;
-  const nodeCost = p.nodeCost ?? 1;
-  const bounds = [0, ...candidates, n];
+  const bounds = [0, ...candidates, p.positions];
   const B = bounds.length; // boundary indices 0..B-1; B-1 is the end
-  const fenwick = new Fenwick(n);
-  const nextUse = new Int32Array(p.weightBytes.length).fill(-1);
-  const f: Float64Array[] = Array.from({ length: stages + 1 }, () => new Float64Array(B).fill(Infinity));
-  const choice: Int32Array[] = Array.from({ length: stages + 1 }, () => new Int32Array(B).fill(-1));
-  f[0]![B - 1] = 0;
-  let position = n;
-  for (let i = B - 2; i >= 0; i--) {
-    for (; position > bounds[i]!;) {
-      position--;
-      for (const w of p.uses[position]!) {
-        if (nextUse[w]! >= 0) fenwick.add(nextUse[w]!, -p.weightBytes[w]!);
-        fenwick.add(position, p.weightBytes[w]!);
-        nextUse[w] = position;
-      }
-    }
-    const start = bounds[i]!;
-    const cost = (j: number) => fenwick.prefix(bounds[j]!) + nodeCost * (bounds[j]! - start);
+  const t = suffixDp(p, bounds, stages, (i, cost, { f, choice }) => {
     for (let k = 1; k <= stages; k++) {
       // The first stage ends at boundary j in (i, B-k]: the k-1 later stages need k-1 boundaries after j.
       let lo = i + 1;
@@ -146,7 +128,58 @@ export function bestCuts(p: CutProblem, candidates: readonly number[], stages: n
       f[k]![i] = bestValue;
       choice[k]![i] = best;
     }
+  });
+  return cutsOf(t, bounds, stages);
+}
+
+/** The DP tables over boundary indices: f[k][i] for [bound_i, end) in k stages, and the first stage's end. */
+interface SuffixTables {
+  f: Float64Array[];
+  choice: Int32Array[];
+}
+
+/**
+ * The scaffold both stage-splitting programmes share: boundary indices are visited from the right while a
+ * Fenwick tree holds each weight's bytes at its next use, so that the cost of a stage [bound_i, bound_j)
+ * (its distinct weights plus the per-node cost) is one prefix sum. `visit(i, cost, tables)` fills f[·][i].
+ */
+function suffixDp(
+  p: CutProblem,
+  bounds: readonly number[],
+  stages: number,
+  visit: (i: number, cost: (j: number) => number, tables: SuffixTables) => void,
+): SuffixTables {
+  const B = bounds.length;
+  const nodeCost = p.nodeCost ?? 1;
+  const fenwick = new Fenwick(p.positions);
+  const nextUse = new Int32Array(p.weightBytes.length).fill(-1);
+  const tables: SuffixTables = {
+    f: Array.from({ length: stages + 1 }, () => new Float64Array(B).fill(Infinity)),
+    choice: Array.from({ length: stages + 1 }, () => new Int32Array(B).fill(-1)),
+  };
+  tables.f[0]![B - 1] = 0;
+  let position = p.positions;
+  for (let i = B - 2; i >= 0; i--) {
+    for (; position > bounds[i]!;) {
+      position--;
+      for (const w of p.uses[position]!) {
+        if (nextUse[w]! >= 0) fenwick.add(nextUse[w]!, -p.weightBytes[w]!);
+        fenwick.add(position, p.weightBytes[w]!);
+        nextUse[w] = position;
+      }
+    }
+    const start = bounds[i]!;
+    visit(i, (j) => fenwick.prefix(bounds[j]!) + nodeCost * (bounds[j]! - start), tables);
   }
+  return tables;
+}
+
+/** The cut positions of the best plan in `tables`, or undefined if no plan of `stages` stages exists. */
+function cutsOf(
+  { f, choice }: SuffixTables,
+  bounds: readonly number[],
+  stages: number,
+): number[] | undefined {
   if (!Number.isFinite(f[stages]![0]!)) return undefined;
   const cuts: number[] = [];
   for (let k = stages, i = 0; k > 1; k--) {
@@ -220,29 +253,12 @@ export function balancedCuts(
     for (let x = 0; x < pool.length; x += step) thinned.add(pool[Math.floor(x)]!);
     pool = [...thinned].sort((a, b) => a - b);
   }
-  const n = p.positions;
-  const nodeCost = p.nodeCost ?? 1;
-  const bounds = [0, ...pool, n];
-  const B = bounds.length;
-  const fenwick = new Fenwick(n);
-  const nextUse = new Int32Array(p.weightBytes.length).fill(-1);
-  const f: Float64Array[] = Array.from({ length: stages + 1 }, () => new Float64Array(B).fill(Infinity));
-  const choice: Int32Array[] = Array.from({ length: stages + 1 }, () => new Int32Array(B).fill(-1));
-  f[0]![B - 1] = 0;
-  let position = n;
-  for (let i = B - 2; i >= 0; i--) {
-    for (; position > bounds[i]!;) {
-      position--;
-      for (const w of p.uses[position]!) {
-        if (nextUse[w]! >= 0) fenwick.add(nextUse[w]!, -p.weightBytes[w]!);
-        fenwick.add(position, p.weightBytes[w]!);
-        nextUse[w] = position;
-      }
-    }
-    for (let j = i + 1; j < B; j++) {
-      const cost = fenwick.prefix(bounds[j]!) + nodeCost * (bounds[j]! - bounds[i]!);
-      if (cost > limit) break;
-      const square = cost * cost;
+  const bounds = [0, ...pool, p.positions];
+  const t = suffixDp(p, bounds, stages, (i, cost, { f, choice }) => {
+    for (let j = i + 1; j < bounds.length; j++) {
+      const c = cost(j);
+      if (c > limit) break;
+      const square = c * c;
       for (let k = 1; k <= stages; k++) {
         const v = square + f[k - 1]![j]!;
         if (v < f[k]![i]!) {
@@ -251,14 +267,8 @@ export function balancedCuts(
         }
       }
     }
-  }
-  if (!Number.isFinite(f[stages]![0]!)) return [...keep];
-  const cuts: number[] = [];
-  for (let k = stages, i = 0; k > 1; k--) {
-    i = choice[k]![i]!;
-    cuts.push(bounds[i]!);
-  }
-  return cuts;
+  });
+  return cutsOf(t, bounds, stages) ?? [...keep];
 }
 
 /** Bytes in MiB with three significant digits (0.00391, 4.00, 1002). */
