@@ -1,9 +1,8 @@
 // Where generated zoo models and their bundles live between runs: outside the repository, under
 // $CICADA_CACHE or the user's cache directory. Generation is atomic, so concurrent processes that race to
 // create the same entry both end up using one complete copy.
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { isCicadaError } from "../errors.js";
+import { createOnce } from "../format/atomic-output.js";
 import { importModel } from "../importer/import-model.js";
 import { generateZooModel } from "../zoo/registry.js";
 import { defaultCacheRoot } from "../runtime/runtime.js";
@@ -13,20 +12,10 @@ export const cacheRoot = defaultCacheRoot;
 
 type OnProgress = (phase: string, done: number, total: number) => void;
 
-async function tolerateRace(destination: string, create: () => Promise<unknown>): Promise<void> {
-  if (existsSync(destination)) return;
-  try {
-    await create();
-  } catch (e) {
-    // Another process finished the same entry first: its copy is complete, use it.
-    if (!(isCicadaError(e, "E_OUTPUT_EXISTS") && existsSync(destination))) throw e;
-  }
-}
-
 /** Path of the zoo model `name` (seed `seed`) as plain ONNX, generating it on first use. */
 export async function ensureZooModel(name: string, seed = 0, onProgress?: OnProgress): Promise<string> {
   const dir = join(cacheRoot(), "zoo", `${name}-seed${seed}`);
-  await tolerateRace(dir, () =>
+  await createOnce(dir, () =>
     generateZooModel(name, dir, { seed, onProgress: (d, t) => onProgress?.("generate", d, t) }),
   );
   return join(dir, "model.onnx");
@@ -40,7 +29,7 @@ export async function ensureZooBundle(
   const seed = options.seed ?? 0;
   const modelPath = await ensureZooModel(name, seed, options.onProgress);
   const bundleDir = join(cacheRoot(), "bundles", `${name}-seed${seed}-${options.stages ?? "auto"}`);
-  await tolerateRace(bundleDir, () =>
+  await createOnce(bundleDir, () =>
     importModel(modelPath, bundleDir, {
       ...(options.stages !== undefined ? { stages: options.stages } : {}),
       onProgress: (phase, d, t) => options.onProgress?.(`import ${phase}`, d, t),

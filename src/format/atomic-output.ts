@@ -75,3 +75,17 @@ export async function writeOutputDir<T>(destination: string, write: (dir: string
     throw e;
   }
 }
+
+/**
+ * Creates `destination` once with `create` (which writes it atomically, e.g. through writeOutputDir):
+ * nothing is done if it exists, and if another process completes it first (E_OUTPUT_EXISTS at commit),
+ * that complete copy is used.
+ */
+export async function createOnce(destination: string, create: () => Promise<unknown>): Promise<void> {
+  if (existsSync(destination)) return;
+  try {
+    await create();
+  } catch (e) {
+    if (!(e instanceof CicadaError && e.code === "E_OUTPUT_EXISTS" && existsSync(destination))) throw e;
+  }
+}

@@ -107,6 +107,14 @@ export async function readStageWeights(
   return bytes;
 }
 
+/**
+ * The in-memory external data that binds `weights` to a stage's structure graph. NOTE: onnxruntime refuses
+ * a zero-length buffer ("contains null pointers"), and a stage without large weights names no external file.
+ */
+export function stageExternalData(stage: Stage, weights: Uint8Array): { path: string; data: Uint8Array }[] {
+  return weights.byteLength > 0 ? [{ path: stage.weights.location, data: weights }] : [];
+}
+
 /** The structure graph bytes of a stage. */
 export async function readStageStructure(bundle: Bundle, stageIndex: number): Promise<Uint8Array> {
   const stage = bundle.manifest.stages[stageIndex]!;

@@ -4,30 +4,14 @@
 // us). Built outside any request's clock, cached, atomic under concurrent processes.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { CicadaError } from "../errors.js";
+import { createOnce, writeOutputDir } from "../format/atomic-output.js";
 import { readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
 import { decodeModel, encodeModel, externalLocation, isExternal } from "../format/onnx-io.js";
 import { cpuSignature } from "./miniloader.js";
 import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
-
-/** Builds `dir` through a private temporary directory renamed into place; a lost race keeps the winner's. */
-async function buildDirAtomically(dir: string, build: (tmp: string) => Promise<void>): Promise<void> {
-  if (existsSync(dir)) return;
-  await mkdir(join(dir, ".."), { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  await mkdir(tmp);
-  try {
-    await build(tmp);
-    await rename(tmp, dir).catch((e: unknown) => {
-      if (!existsSync(dir)) throw e;
-    });
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-}
 
 function bundleKey(bundle: Bundle): string {
   const h = createHash("sha256");
@@ -41,23 +25,25 @@ export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Prom
   const files = bundle.manifest.stages.map((s) =>
     join(dir, `stage-${String(s.index).padStart(3, "0")}.onnx`),
   );
-  await buildDirAtomically(dir, async (tmp) => {
-    for (const stage of bundle.manifest.stages) {
-      const [structure, weights] = await Promise.all([
-        readStageStructure(bundle, stage.index),
-        readStageWeights(bundle, stage.index),
-      ]);
-      const model = decodeModel(structure, stage.file);
-      for (const t of model.graph?.initializer ?? []) {
-        if (!isExternal(t)) continue;
-        const loc = externalLocation(t, stage.file);
-        t.rawData = weights.subarray(loc.offset, loc.offset + loc.length);
-        delete t.externalData;
-        delete t.dataLocation;
+  await createOnce(dir, () =>
+    writeOutputDir(dir, async (tmp) => {
+      for (const stage of bundle.manifest.stages) {
+        const [structure, weights] = await Promise.all([
+          readStageStructure(bundle, stage.index),
+          readStageWeights(bundle, stage.index),
+        ]);
+        const model = decodeModel(structure, stage.file);
+        for (const t of model.graph?.initializer ?? []) {
+          if (!isExternal(t)) continue;
+          const loc = externalLocation(t, stage.file);
+          t.rawData = weights.subarray(loc.offset, loc.offset + loc.length);
+          delete t.externalData;
+          delete t.dataLocation;
+        }
+        await writeFile(join(tmp, `stage-${String(stage.index).padStart(3, "0")}.onnx`), encodeModel(model));
       }
-      await writeFile(join(tmp, `stage-${String(stage.index).padStart(3, "0")}.onnx`), encodeModel(model));
-    }
-  });
+    }),
+  );
   return files;
 }
 
@@ -82,17 +68,19 @@ export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Pro
     .digest("hex")
     .slice(0, 24);
   const dir = join(cacheRoot, "ort-best", key);
-  await buildDirAtomically(dir, async (tmp) => {
-    const session = await createSession(source, {
-      graphOptimizationLevel: "all",
-      optimizedModelFilePath: join(tmp, "model.onnx"),
-      sessionConfigEntries: {
-        optimized_model_external_initializers_file_name: "model.data",
-        optimized_model_external_initializers_min_size_in_bytes: "1024",
-      },
-      logSeverityLevel: 3,
-    });
-    await releaseSession(session);
-  });
+  await createOnce(dir, () =>
+    writeOutputDir(dir, async (tmp) => {
+      const session = await createSession(source, {
+        graphOptimizationLevel: "all",
+        optimizedModelFilePath: join(tmp, "model.onnx"),
+        sessionConfigEntries: {
+          optimized_model_external_initializers_file_name: "model.data",
+          optimized_model_external_initializers_min_size_in_bytes: "1024",
+        },
+        logSeverityLevel: 3,
+      });
+      await releaseSession(session);
+    }),
+  );
   return join(dir, "model.onnx");
 }

@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { externalLocation, isExternal, readOnnxFile } from "../format/onnx-io.js";
 import { readFile } from "node:fs/promises";
 import { CicadaError } from "../errors.js";
-import { openBundle, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
+import {
+  openBundle,
+  readStageStructure,
+  readStageWeights,
+  stageExternalData,
+  type Bundle,
+} from "../format/bundle.js";
 import type { Manifest } from "../format/manifest.js";
 import { now, type Trace, type TraceEvent, type Unit } from "../metrics/trace.js";
 import { ensureOrtBestModel, ensurePiselStages, sourceModelOf } from "./derived-forms.js";
@@ -363,8 +369,7 @@ class ModelHandle implements LoadedModel {
             );
           } else {
             const stage = this.manifest.stages[i]!;
-            const externalData =
-              weights && weights.byteLength > 0 ? [{ path: stage.weights.location, data: weights }] : [];
+            const externalData = stageExternalData(stage, weights ?? new Uint8Array(0));
             await this.create(
               slot,
               "A",
@@ -424,7 +429,7 @@ class ModelHandle implements LoadedModel {
           readStageStructure(this.bundle, slot.index),
           readStageWeights(this.bundle, slot.index),
         ]);
-        const externalData = weights.byteLength > 0 ? [{ path: stage.weights.location, data: weights }] : [];
+        const externalData = stageExternalData(stage, weights);
         await this.create(slot, "A", { bytes: structure, externalData }, { graphOptimizationLevel: "all" });
       }
       this.transition(slot, "ready");

@@ -10,10 +10,9 @@ import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { crc32 } from "node:zlib";
 import { CicadaError } from "../errors.js";
-import { readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
+import { readStageStructure, readStageWeights, stageExternalData, type Bundle } from "../format/bundle.js";
 import { writeFileAtomic } from "../format/atomic-output.js";
 import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
-import { stageExternalData } from "./reference-runner.js";
 
 /** One optimised stage in the cache. */
 export interface OptimizedStage {

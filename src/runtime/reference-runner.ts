@@ -2,8 +2,13 @@
 // original model as a plain Node.js user would create it, and `sequential`, the bundle's stages built and
 // run one after another on the calling thread (the importer's correctness check, no overlap).
 import { performance } from "node:perf_hooks";
-import { openBundle, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
-import type { Stage } from "../format/manifest.js";
+import {
+  openBundle,
+  readStageStructure,
+  readStageWeights,
+  stageExternalData,
+  type Bundle,
+} from "../format/bundle.js";
 import type { HostTensor } from "./host-tensor.js";
 import { validateInputs } from "./model-inputs.js";
 import { createSession, releaseSession, runSession, type SessionConfig } from "./ort-adapter.js";
@@ -44,14 +49,6 @@ export async function runEager(
   } finally {
     await releaseSession(session);
   }
-}
-
-/**
- * The in-memory external data of a stage. NOTE: onnxruntime refuses a zero-length buffer ("contains null
- * pointers"), and a stage without large weights names no external file anyway.
- */
-export function stageExternalData(stage: Stage, weights: Uint8Array): { path: string; data: Uint8Array }[] {
-  return weights.byteLength > 0 ? [{ path: stage.weights.location, data: weights }] : [];
 }
 
 /** For each tensor, the last stage that reads it, so that activations are dropped once dead. */

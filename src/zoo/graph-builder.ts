@@ -50,7 +50,8 @@ function attribute(name: string, value: AttrValue): AttributeProto {
   return { name, type: AttributeType.TENSOR, t: value };
 }
 
-function valueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfoProto {
+/** A tensor value_info with a fixed or symbolic shape. */
+export function valueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfoProto {
   return {
     name,
     type: {

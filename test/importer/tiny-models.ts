@@ -13,10 +13,9 @@ import {
   type ModelProto,
   type NodeProto,
   type TensorProto,
-  type ValueInfoProto,
 } from "../../src/format/onnx-types.js";
 import type { HostTensor } from "../../src/runtime/host-tensor.js";
-import { GraphBuilder, uniformStd } from "../../src/zoo/graph-builder.js";
+import { GraphBuilder, uniformStd, valueInfo } from "../../src/zoo/graph-builder.js";
 import { writeZooModel } from "../../src/zoo/model-writer.js";
 
 /** Width of the hand-made models: a [W, W] float32 matrix is exactly 1024 bytes, the weight threshold. */
@@ -44,17 +43,7 @@ export function floatTensor(name: string, dims: number[], data: Float32Array, ty
 }
 
 /** A tensor value_info with a fixed or symbolic shape. */
-export function vi(name: string, elemType: number, dims: (number | string)[]): ValueInfoProto {
-  return {
-    name,
-    type: {
-      tensorType: {
-        elemType,
-        shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
-  };
-}
+export const vi = valueInfo;
 
 /** A node (name = its first output). */
 export function node(
