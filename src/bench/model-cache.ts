@@ -7,14 +7,11 @@ import { importModel } from "../importer/import-model.js";
 import { generateZooModel } from "../zoo/registry.js";
 import { defaultCacheRoot } from "../runtime/runtime.js";
 
-/** The cache root shared with the runtime's derived forms. */
-export const cacheRoot = defaultCacheRoot;
-
 type OnProgress = (phase: string, done: number, total: number) => void;
 
 /** Path of the zoo model `name` (seed `seed`) as plain ONNX, generating it on first use. */
 export async function ensureZooModel(name: string, seed = 0, onProgress?: OnProgress): Promise<string> {
-  const dir = join(cacheRoot(), "zoo", `${name}-seed${seed}`);
+  const dir = join(defaultCacheRoot(), "zoo", `${name}-seed${seed}`);
   await createOnce(dir, () =>
     generateZooModel(name, dir, { seed, onProgress: (d, t) => onProgress?.("generate", d, t) }),
   );
@@ -28,7 +25,7 @@ export async function ensureZooBundle(
 ): Promise<{ bundleDir: string; modelPath: string }> {
   const seed = options.seed ?? 0;
   const modelPath = await ensureZooModel(name, seed, options.onProgress);
-  const bundleDir = join(cacheRoot(), "bundles", `${name}-seed${seed}-${options.stages ?? "auto"}`);
+  const bundleDir = join(defaultCacheRoot(), "bundles", `${name}-seed${seed}-${options.stages ?? "auto"}`);
   await createOnce(bundleDir, () =>
     importModel(modelPath, bundleDir, {
       ...(options.stages !== undefined ? { stages: options.stages } : {}),

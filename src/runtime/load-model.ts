@@ -104,9 +104,11 @@ export async function filesRead(
   const bundle = await openBundle(bundleDir);
   const stages = bundle.manifest.stages.map((s) => `${bundle.dir}/${s.file}`);
   switch (strategy) {
-    case "eager":
+    case "eager": {
       // The original model and the external-data files beside it that it names.
-      return [sourceModelOf(bundle), ...(await externalFilesOf(sourceModelOf(bundle)))];
+      const source = sourceModelOf(bundle);
+      return [source, ...(await externalFilesOf(source))];
+    }
     case "ort-best": {
       const model = await ensureOrtBestModel(bundle, runtime.cacheRoot);
       return [model, model.replace(/model\.onnx$/, "model.data")];
