@@ -7,11 +7,12 @@ export {
   type LoadedModel,
   type LoadOptions,
   type ModelRun,
+  type RunOptions,
 } from "./runtime/load-model.js";
 export { STRATEGIES, COMPONENTS, isStrategy, type StrategyName } from "./runtime/strategy.js";
 export type { HostTensor } from "./runtime/host-tensor.js";
 export { randomInputs, validateInputs, tensorsFromJson } from "./runtime/model-inputs.js";
-export { runEager, runSequential } from "./runtime/reference-runner.js";
+export { runEager, runSequential, type ProbeTensor } from "./runtime/reference-runner.js";
 export { importModel, type ImportOptions } from "./importer/import-model.js";
 export { openBundle, type Bundle } from "./format/bundle.js";
 export type { Manifest } from "./format/manifest.js";

@@ -24,6 +24,7 @@ import type {
   InstanceMessage,
   InstanceRequest,
   InstanceResults,
+  StageCheck,
 } from "./fresh-instance.js";
 import { describeMachine, type Machine } from "./machine.js";
 import {
@@ -81,6 +82,11 @@ export interface StrategyResult {
   cpuMs: number;
   /** The worst cosine vs eager over every output of every cold start, warm-up included. */
   cosineMin: number;
+  /**
+   * Per stage, the worst cosine of its outputs vs eager's same tensors over every cold start; null where
+   * the strategy has no such stage (a whole-model strategy yields only the last stage's, the graph outputs).
+   */
+  stageCosineMin: (number | null)[];
   units: Record<Unit, UnitTimes>;
 }
 
@@ -248,6 +254,16 @@ function medianUnits(all: Record<Unit, UnitTimes>[]): Record<Unit, UnitTimes> {
   ) as Record<Unit, UnitTimes>;
 }
 
+/** The worst cosine per stage index (null for a stage never checked). */
+function worstPerStage(checks: readonly StageCheck[]): (number | null)[] {
+  const worst: (number | null)[] = [];
+  for (const c of checks) {
+    while (worst.length <= c.stage) worst.push(null);
+    worst[c.stage] = Math.min(worst[c.stage] ?? Infinity, c.cosine);
+  }
+  return worst;
+}
+
 /** Summarises one strategy's cold starts: counted ones for figures, every one for correctness. */
 export function summarizeStrategy(strategy: StrategyName, runs: readonly RawColdStart[]): StrategyResult {
   const all = runs.filter((r) => r.report.strategy === strategy);
@@ -269,6 +285,7 @@ export function summarizeStrategy(strategy: StrategyName, runs: readonly RawCold
     majorFaults: m((r) => r.majorFaults),
     cpuMs: m((r) => r.cpuMs),
     cosineMin: Math.min(...all.map((r) => r.report.cosineMin)),
+    stageCosineMin: worstPerStage(all.flatMap((r) => r.report.stageCosines)),
     units: medianUnits(counted.map((r) => unitTimes(r.trace))),
   };
 }

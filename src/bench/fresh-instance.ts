@@ -51,7 +51,7 @@ export interface InstanceEnvelope {
 /** What each request kind resolves to. */
 export interface InstanceResults {
   prepare: { files: Partial<Record<StrategyName, string[]>> };
-  reference: { outputs: string[] };
+  reference: { outputs: string[]; stageOutputs: string[] };
   "warm-runs": { ms: number[] };
   "cold-start": ColdStartReport;
 }
@@ -71,6 +71,20 @@ export interface OutputCheck {
   maxAbsDiff: number;
 }
 
+/** One stage output compared with the same intermediate tensor of eager. */
+export interface StageCheck {
+  stage: number;
+  tensor: string;
+  cosine: number;
+  maxAbsDiff: number;
+}
+
+/** Eager's outputs on the bench inputs: the graph outputs and every stage boundary tensor. */
+interface Reference {
+  outputs: Record<string, HostTensor>;
+  stageOutputs: Record<string, HostTensor>;
+}
+
 /** Everything one cold start measured. */
 export interface ColdStartReport {
   strategy: StrategyName;
@@ -79,6 +93,8 @@ export interface ColdStartReport {
   trace: Trace;
   outputs: OutputCheck[];
   cosineMin: number;
+  /** Every stage output of this cold start against eager's value of the same tensor. */
+  stageCosines: StageCheck[];
   /** Page faults of the whole process (every thread) during the cold start. */
   minorFaults: number;
   majorFaults: number;
@@ -99,12 +115,12 @@ export interface ColdStartReport {
   previousColdStarts: number;
 }
 
-const references = new Map<string, Record<string, HostTensor>>();
+const references = new Map<string, Reference>();
 
-async function referenceOutputs(path: string): Promise<Record<string, HostTensor>> {
+async function referenceOutputs(path: string): Promise<Reference> {
   let ref = references.get(path);
   if (!ref) {
-    ref = deserialize(await readFile(path)) as Record<string, HostTensor>;
+    ref = deserialize(await readFile(path)) as Reference;
     references.set(path, ref);
   }
   return ref;
@@ -129,7 +145,9 @@ async function coldStart(req: Extract<InstanceRequest, { kind: "cold-start" }>):
   let result: ModelRun;
   try {
     model = await loadModel(runtime, req.bundleDir, { strategy: req.strategy });
-    result = await model.run(feeds);
+    // Stage outputs are kept for the per-stage check: one copy of each boundary activation (small next to
+    // the weights) is the only work this adds to the clock.
+    result = await model.run(feeds, { stageOutputs: true });
   } catch (e) {
     sampler.end();
     await model?.dispose();
@@ -140,17 +158,28 @@ async function coldStart(req: Extract<InstanceRequest, { kind: "cold-start" }>):
   const usage1 = process.resourceUsage();
   await model.dispose();
   const reference = await referenceOutputs(req.referencePath);
-  const outputs: OutputCheck[] = Object.entries(reference).map(([name, expected]) => {
+  const outputs: OutputCheck[] = Object.entries(reference.outputs).map(([name, expected]) => {
     const actual = result.outputs[name];
     if (!actual) return { name, dtype: expected.dtype, dims: expected.dims, cosine: 0, maxAbsDiff: Infinity };
     return { name, dtype: actual.dtype, dims: actual.dims, ...similarity(actual.data, expected.data) };
   });
+  const { manifest } = await openBundle(req.bundleDir);
+  const stageCosines: StageCheck[] = manifest.stages.flatMap((stage) =>
+    stage.outputs.flatMap(({ name }) => {
+      const actual = result.stageOutputs?.[name];
+      const expected = reference.stageOutputs[name];
+      return actual && expected
+        ? [{ stage: stage.index, tensor: name, ...similarity(actual.data, expected.data) }]
+        : [];
+    }),
+  );
   const report: ColdStartReport = {
     strategy: req.strategy,
     latencyMs,
     trace: result.trace,
     outputs,
     cosineMin: Math.min(...outputs.map((o) => o.cosine)),
+    stageCosines,
     minorFaults: usage1.minorPageFault - usage0.minorPageFault,
     majorFaults: usage1.majorPageFault - usage0.majorPageFault,
     cpuMs: (usage1.userCPUTime - usage0.userCPUTime + usage1.systemCPUTime - usage0.systemCPUTime) / 1000,
@@ -187,10 +216,19 @@ async function serve(req: InstanceRequest): Promise<InstanceResults[keyof Instan
       return { files };
     }
     case "reference": {
-      const bundle = await openBundle(req.bundleDir);
-      const eager = await runEager(bundle.manifest.model.source, await inputsOf(req.bundleDir, req.seed));
-      await writeFileAtomic(req.path, serialize(eager.outputs));
-      return { outputs: Object.keys(eager.outputs) };
+      const { manifest } = await openBundle(req.bundleDir);
+      const graphOutputs = new Set(manifest.outputs.map((o) => o.name));
+      const probes = manifest.stages.flatMap((s) => s.outputs).filter((o) => !graphOutputs.has(o.name));
+      const eager = await runEager(
+        manifest.model.source,
+        await inputsOf(req.bundleDir, req.seed),
+        {},
+        probes,
+      );
+      const reference: Reference = { outputs: {}, stageOutputs: eager.outputs };
+      for (const name of graphOutputs) reference.outputs[name] = eager.outputs[name]!;
+      await writeFileAtomic(req.path, serialize(reference));
+      return { outputs: Object.keys(reference.outputs), stageOutputs: Object.keys(eager.outputs) };
     }
     case "warm-runs": {
       const feeds = await inputsOf(req.bundleDir, req.seed);

@@ -55,6 +55,17 @@ export interface ModelRun {
   trace: Trace;
   /** True if the request paid for (part of) a cold start. */
   cold: boolean;
+  /**
+   * With `RunOptions.stageOutputs`: every stage's outputs, by tensor name (a whole-model strategy has one
+   * stage, so only the graph outputs).
+   */
+  stageOutputs?: Record<string, HostTensor>;
+}
+
+/** Options of one request. */
+export interface RunOptions {
+  /** Keep a copy of every stage output (for per-stage checks against eager; costs one copy each). */
+  stageOutputs?: boolean;
 }
 
 /** A model being loaded or loaded. */
@@ -63,7 +74,7 @@ export interface LoadedModel {
   readonly manifest: Manifest;
   /** Resolves when every stage is ready (rejects if one failed to load). */
   readonly loaded: Promise<void>;
-  run(feeds: Record<string, HostTensor>): Promise<ModelRun>;
+  run(feeds: Record<string, HostTensor>, options?: RunOptions): Promise<ModelRun>;
   dispose(): Promise<void>;
 }
 
@@ -449,7 +460,7 @@ class ModelHandle implements LoadedModel {
     await slot.ready;
   }
 
-  async run(feeds: Record<string, HostTensor>): Promise<ModelRun> {
+  async run(feeds: Record<string, HostTensor>, options: RunOptions = {}): Promise<ModelRun> {
     validateInputs(this.manifest.inputs, feeds, this.bundle.dir);
     const requestStart = now();
     const cold = this.coldPending;
@@ -465,20 +476,24 @@ class ModelHandle implements LoadedModel {
     const live = new Map<string, HostTensor>(Object.entries(feeds));
     const outputNames = new Set(this.manifest.outputs.map((o) => o.name));
     const outputs: Record<string, HostTensor> = {};
+    const stageOutputs: Record<string, HostTensor> | undefined = options.stageOutputs ? {} : undefined;
     try {
       for (const slot of this.slots) {
         await this.stageReady(slot);
         const stageFeeds: Record<string, HostTensor> = {};
         for (const name of stageSpecs[slot.index]!.inputs) {
           const t = live.get(name)!;
-          // Feeds are transferred to the worker: copy the caller's tensors and any activation read again later.
-          const keep = graphInputs.has(name) || (lastUse.get(name) ?? -1) > slot.index;
+          // Feeds are transferred to the worker: copy the caller's tensors, any activation read again later
+          // and, when asked, every stage output.
+          const keep =
+            graphInputs.has(name) || (lastUse.get(name) ?? -1) > slot.index || stageOutputs !== undefined;
           stageFeeds[name] = keep ? { ...t, data: t.data.slice() } : t;
           if (!keep) live.delete(name);
         }
         const r = await this.busy(slot.worker, this.runtime.pool.run(slot.worker, slot.key, stageFeeds));
         this.record("E", slot.index, this.runtime.pool.workerName(slot.worker), r.start, r.end);
         for (const [name, t] of Object.entries(r.outputs)) {
+          if (stageOutputs) stageOutputs[name] = t;
           if (outputNames.has(name)) outputs[name] = t;
           if ((lastUse.get(name) ?? -1) > slot.index) live.set(name, t);
         }
@@ -493,7 +508,7 @@ class ModelHandle implements LoadedModel {
       events: this.events,
     };
     this.events = [];
-    return { outputs, trace, cold };
+    return stageOutputs ? { outputs, trace, cold, stageOutputs } : { outputs, trace, cold };
   }
 
   async dispose(): Promise<void> {

@@ -1,6 +1,9 @@
 // The reference strategies every other one is checked against: `eager`, one onnxruntime session over the
 // original model as a plain Node.js user would create it, and `sequential`, the bundle's stages built and
 // run one after another on the calling thread (the importer's correctness check, no overlap).
+import { link, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import {
   openBundle,
@@ -9,6 +12,8 @@ import {
   stageExternalData,
   type Bundle,
 } from "../format/bundle.js";
+import { externalLocation, isExternal, readOnnxFile, writeOnnxFile } from "../format/onnx-io.js";
+import { dtypeFromName, type DTypeName } from "../format/onnx-types.js";
 import type { HostTensor } from "./host-tensor.js";
 import { validateInputs } from "./model-inputs.js";
 import { createSession, releaseSession, runSession, type SessionConfig } from "./ort-adapter.js";
@@ -33,12 +38,25 @@ export interface ReferenceRun {
   stages: StageTiming[];
 }
 
-/** Runs the whole model in one session: `InferenceSession.create(model.onnx)` then `run`. */
+/** An intermediate tensor to fetch besides the graph outputs (a stage boundary, for per-stage checks). */
+export interface ProbeTensor {
+  name: string;
+  dtype: DTypeName;
+}
+
+/**
+ * Runs the whole model in one session: `InferenceSession.create(model.onnx)` then `run`. With `probes`,
+ * the session is built from a copy of the model that also outputs those intermediate tensors, and they come
+ * back in `outputs` next to the graph outputs.
+ */
 export async function runEager(
   modelPath: string,
   feeds: Record<string, HostTensor>,
   config: SessionConfig = {},
+  probes: readonly ProbeTensor[] = [],
 ): Promise<ReferenceRun> {
+  if (probes.length)
+    return withProbeModel(modelPath, probes, (source) => runEager(source.path, feeds, source.config(config)));
   const t0 = performance.now();
   const session = await createSession(modelPath, config);
   const t1 = performance.now();
@@ -48,6 +66,62 @@ export async function runEager(
     return { strategy: "eager", outputs, totalMs: t2 - t0, createMs: t1 - t0, runMs: t2 - t1, stages: [] };
   } finally {
     await releaseSession(session);
+  }
+}
+
+/** A probe model on disk, and the session options that find its external data. */
+interface ProbeSource {
+  path: string;
+  config(base: SessionConfig): SessionConfig;
+}
+
+/**
+ * Writes `modelPath` with `probes` added to its graph outputs into a temporary directory and calls `use`.
+ * onnxruntime resolves external data next to the model file and refuses paths leaving its directory, so
+ * the external files are hard-linked beside the copy (no bytes copied); where linking is impossible (another
+ * file system), they are handed over in memory instead.
+ */
+async function withProbeModel<T>(
+  modelPath: string,
+  probes: readonly ProbeTensor[],
+  use: (source: ProbeSource) => Promise<T>,
+): Promise<T> {
+  const file = await readOnnxFile(modelPath);
+  const graph = file.model.graph!;
+  const outputs = (graph.output ??= []);
+  const known = new Set(outputs.map((o) => o.name));
+  for (const p of probes) {
+    if (!known.has(p.name))
+      outputs.push({ name: p.name, type: { tensorType: { elemType: dtypeFromName(p.dtype) } } });
+  }
+  const locations = new Set(
+    (graph.initializer ?? []).filter(isExternal).map((t) => externalLocation(t, modelPath).location),
+  );
+  let dir: string;
+  try {
+    dir = await mkdtemp(join(file.dir, ".cicada-probe-"));
+  } catch {
+    dir = await mkdtemp(join(tmpdir(), "cicada-probe-"));
+  }
+  try {
+    const inMemory: { path: string; data: Uint8Array }[] = [];
+    for (const location of locations) {
+      const target = join(dir, location);
+      await mkdir(dirname(target), { recursive: true });
+      try {
+        await link(join(file.dir, location), target);
+      } catch {
+        inMemory.push({ path: location, data: await readFile(join(file.dir, location)) });
+      }
+    }
+    const path = join(dir, "model.onnx");
+    await writeOnnxFile(path, file.model);
+    return await use({
+      path,
+      config: (base) => (inMemory.length ? { ...base, externalData: inMemory } : base),
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -54,6 +54,15 @@ test("bench --model tiny-opt,tiny-resnet --repeat 2 --json: every strategy measu
         assert.ok(x.units[u].workMs >= 0 && x.units[u].waitMs >= 0, `${what}: unit ${u}`);
       }
       assert.ok(x.units.E.workMs > 0, `${what}: something was executed`);
+      // Per-stage correctness: staged strategies check every stage, whole-model ones the last (graph outputs).
+      assert.equal(x.stageCosineMin.length, s.stages, what);
+      const checked = x.stageCosineMin.filter((c): c is number => c !== null);
+      const staged = !["eager", "ort-best"].includes(x.strategy);
+      assert.equal(checked.length, staged ? s.stages : 1, `${what}: stages checked`);
+      assert.ok(
+        checked.every((c) => c >= 0.99999),
+        `${what}: stage cosines ${x.stageCosineMin.join(", ")}`,
+      );
     }
   }
 

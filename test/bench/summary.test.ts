@@ -23,6 +23,10 @@ function coldStart(strategy: StrategyName, round: number, latencyMs: number, cos
     trace: { requestStart: 0, requestEnd: 50, events },
     outputs: [{ name: "y", dtype: "float32", dims: [1], cosine, maxAbsDiff: 0 }],
     cosineMin: cosine,
+    stageCosines: [
+      { stage: 0, tensor: "h", cosine: 1 - round / 1000, maxAbsDiff: 0 },
+      { stage: 1, tensor: "y", cosine, maxAbsDiff: 0 },
+    ],
     minorFaults: latencyMs * 10,
     majorFaults: 0,
     cpuMs: latencyMs,
@@ -58,6 +62,7 @@ test("summarizeStrategy: medians over counted rounds, warm-up only in the correc
   assert.equal(r.baselineRssBytes, 100);
   assert.equal(r.minorFaults, 200);
   assert.equal(r.cosineMin, 0.5, "the warm-up's wrong output is not hidden");
+  assert.deepEqual(r.stageCosineMin, [0.997, 0.5], "the worst of each stage over every cold start");
   assert.ok(Math.abs(r.utilization - 0.8) < 1e-12);
   // Every counted run has the same trace, so the medians are that trace's unit times.
   assert.deepEqual(r.units, unitTimes(runs[1]!.report.trace));
