@@ -5,6 +5,7 @@ import { registerBench } from "./commands/bench.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
 import { registerZoo } from "./commands/zoo.js";
 
@@ -20,6 +21,7 @@ registerImport(program);
 registerInspect(program);
 registerRun(program);
 registerBench(program);
+registerReport(program);
 
 try {
   await program.parseAsync(process.argv);

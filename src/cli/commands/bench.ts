@@ -21,6 +21,7 @@ import { openBundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { UNITS } from "../../metrics/trace.js";
 import { isStrategy, STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
+import { writeBenchReport } from "../../report/bench-report.js";
 import { findZooModel } from "../../zoo/registry.js";
 import { choiceFlag, intFlag } from "../flags.js";
 import { formatBytes, table } from "../format-table.js";
@@ -221,6 +222,7 @@ export function registerBench(program: Command): void {
       const specs: ModelSpec[] = [];
       for (const m of listFlag("--model", flags.model)) specs.push(await checkModel(m));
       const staging = flags.out ? await checkOut(flags.out) : undefined;
+      let reportError: unknown;
       try {
         const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
         const targets: BenchTarget[] = [];
@@ -250,6 +252,14 @@ export function registerBench(program: Command): void {
         else process.stdout.write(summaries.map(formatSummary).join("\n"));
         if (staging) {
           await writeResults(staging.path, json, raws);
+          // A report that fails must not cost the measurements: they are kept, and the error follows.
+          reportError = await writeBenchReport(staging.path, {
+            runs: summaries.map((summary, i) => ({ summary, raw: raws[i] })),
+            command: `cicada ${process.argv.slice(2).join(" ")}`,
+          }).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
           await staging.commit();
           say(`wrote ${staging.destination}`);
         }
@@ -262,6 +272,12 @@ export function registerBench(program: Command): void {
           throw new CicadaError(
             "E_RUNTIME",
             `bench: outputs differ from eager (cosine below ${COSINE_THRESHOLD}): ${wrong.join(", ")}`,
+          );
+        }
+        if (reportError !== undefined) {
+          throw new CicadaError(
+            "E_RUNTIME",
+            `bench: the results are in ${flags.out}, but its report could not be written (${(reportError as Error).message}); retry with: cicada report ${flags.out}`,
           );
         }
       } catch (e) {
