@@ -31,7 +31,7 @@ import { validateInputs } from "./model-inputs.js";
 import { looksResident } from "./residency.js";
 import { createScheduler } from "./retrieval-scheduler.js";
 import type { Runtime } from "./runtime.js";
-import { COMPONENTS, type StrategyName } from "./strategy.js";
+import { COMPONENTS, SESSION_CONFIGS, type StrategyName } from "./strategy.js";
 import { WeightRetriever } from "./weight-retriever.js";
 import type { SessionSource, StageSessionConfig } from "./worker-pool.js";
 
@@ -46,6 +46,11 @@ export interface LoadOptions {
   memoryBudgetBytes?: number;
   /** cicada: skip retrieving cached weights that are already in the page cache (default true). */
   skipResident?: boolean;
+  /**
+   * mini, cicada, ort-best: let kernels prepack the mapped weights (default false: prepacking copies every
+   * MatMul/Gemm weight at creation; it pays only for a model kept warm for many requests).
+   */
+  prepack?: boolean;
 }
 
 /** The result of one request. */
@@ -181,6 +186,11 @@ class ModelHandle implements LoadedModel {
     runtime.pool.on("worker-died", this.onWorkerDied);
   }
 
+  /** The session options of a stage (or model) whose optimised graph maps its weights. */
+  private get mapped(): StageSessionConfig {
+    return { ...SESSION_CONFIGS.mapped, prepacking: this.options.prepack ?? false };
+  }
+
   private transition(slot: StageSlot, to: StageState): void {
     if (!LEGAL[slot.state].includes(to)) {
       throw new CicadaError(
@@ -262,15 +272,10 @@ class ModelHandle implements LoadedModel {
     const slot = this.slots[0]!;
     if (this.strategy === "eager") {
       // What a Node.js user does today: InferenceSession.create(model.onnx) with default options.
-      await this.create(
-        slot,
-        "L",
-        { path: sourceModelOf(this.bundle) },
-        { graphOptimizationLevel: "all", allowSpinning: true },
-      );
+      await this.create(slot, "L", { path: sourceModelOf(this.bundle) }, SESSION_CONFIGS.eager);
     } else {
       const model = await ensureOrtBestModel(this.bundle, this.runtime.cacheRoot);
-      await this.create(slot, "L", { path: model }, { graphOptimizationLevel: "disabled" });
+      await this.create(slot, "L", { path: model }, this.mapped);
     }
   }
 
@@ -291,13 +296,13 @@ class ModelHandle implements LoadedModel {
       const mine = previous.then(async () => {
         const path = (await files)[slot.index]!;
         if (miniLoader) {
-          await this.create(slot, "L", { path }, { graphOptimizationLevel: "disabled" });
+          await this.create(slot, "L", { path }, this.mapped);
           return;
         }
         const r0 = now();
         const bytes = await readFile(path);
         this.record("R", slot.index, "main", r0, now(), bytes.byteLength);
-        await this.create(slot, "L", { bytes }, { graphOptimizationLevel: "all" }, bytes.byteLength);
+        await this.create(slot, "L", { bytes }, SESSION_CONFIGS.stageFromWeights, bytes.byteLength);
       });
       done.push(mine);
       // A failed stage does not stop the loader from building the next ones.
@@ -377,7 +382,7 @@ class ModelHandle implements LoadedModel {
               slot,
               "A",
               { path: entry.stages[i]!.modelPath },
-              { graphOptimizationLevel: "disabled" },
+              this.mapped,
               entry.stages[i]!.dataBytes,
             );
           } else {
@@ -387,7 +392,7 @@ class ModelHandle implements LoadedModel {
               slot,
               "A",
               { bytes: structure!, externalData },
-              { graphOptimizationLevel: "all" },
+              SESSION_CONFIGS.stageFromWeights,
               stage.weights.length,
             );
             retriever.release(i);
@@ -430,12 +435,7 @@ class ModelHandle implements LoadedModel {
       if (!c.staged) await this.loadWhole();
       else if (c.miniLoader) {
         const entry = await this.verifiedEntry();
-        await this.create(
-          slot,
-          "A",
-          { path: entry.stages[slot.index]!.modelPath },
-          { graphOptimizationLevel: "disabled" },
-        );
+        await this.create(slot, "A", { path: entry.stages[slot.index]!.modelPath }, this.mapped);
       } else {
         const stage = this.manifest.stages[slot.index]!;
         const [structure, weights] = await Promise.all([
@@ -443,7 +443,7 @@ class ModelHandle implements LoadedModel {
           readStageWeights(this.bundle, slot.index),
         ]);
         const externalData = stageExternalData(stage, weights);
-        await this.create(slot, "A", { bytes: structure, externalData }, { graphOptimizationLevel: "all" });
+        await this.create(slot, "A", { bytes: structure, externalData }, SESSION_CONFIGS.stageFromWeights);
       }
       this.transition(slot, "ready");
     } catch (e) {

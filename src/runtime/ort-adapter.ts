@@ -18,6 +18,12 @@ export interface SessionConfig {
   optimizedModelFilePath?: string;
   /** External-data files given as in-memory buffers (path as the model names it). NOTE: copied by onnxruntime. */
   externalData?: { path: string; data: Uint8Array }[];
+  /**
+   * Whether kernels prepack constant weights at creation (onnxruntime default: yes). Prepacking copies
+   * every Gemm/MatMul weight into a kernel-specific layout: creation then costs ~1-3 ms per MiB and private
+   * memory the size of those weights, which is why MiniLoader turns it off (see docs/runtime-measurements.md).
+   */
+  prepacking?: boolean;
   /** onnxruntime session config entries (`session.*` keys without the prefix), e.g. saving options. */
   sessionConfigEntries?: Record<string, string>;
   /** onnxruntime log severity: 0 verbose .. 4 fatal (default 2: warnings). */
@@ -39,6 +45,7 @@ function sessionOptions(config: SessionConfig): ort.InferenceSession.SessionOpti
     session.intra_op = { allow_spinning: "0" };
     session.inter_op = { allow_spinning: "0" };
   }
+  if (config.prepacking === false) session.disable_prepacking = "1";
   for (const [key, value] of Object.entries(config.sessionConfigEntries ?? {})) session[key] = value;
   if (Object.keys(session).length) options.extra = { session };
   return options;

@@ -2,6 +2,8 @@
 // The ablation is a flag away: `mini` = pisel + MiniLoader, `preload` = pisel + WeightDecoupler (and the
 // scheduler), `cicada` = all three. `eager` and `ort-best` are whole-model peers.
 
+import type { StageSessionConfig } from "./worker-protocol.js";
+
 export const STRATEGIES = ["eager", "ort-best", "pisel", "mini", "preload", "cicada"] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
@@ -30,3 +32,18 @@ export const COMPONENTS: Record<StrategyName, StrategyComponents> = {
 export function isStrategy(name: string): name is StrategyName {
   return (STRATEGIES as readonly string[]).includes(name);
 }
+
+/** How each kind of construction configures its onnxruntime session. */
+export const SESSION_CONFIGS = {
+  /** eager: what a Node.js user gets by default (`all`, spinning thread pool, prepacking). */
+  eager: { graphOptimizationLevel: "all", allowSpinning: true },
+  /** pisel, preload: a stage built from its weights with default construction options. */
+  stageFromWeights: { graphOptimizationLevel: "all" },
+  /**
+   * MiniLoader's stages and ort-best's model: an already optimised graph whose weights onnxruntime maps
+   * from the data file. Prepacking is off by default because it would copy every MatMul/Gemm weight (the
+   * redundant work MiniLoader exists to skip); `LoadOptions.prepack` turns it back on for models that will
+   * serve many warm requests, where packed weights run faster.
+   */
+  mapped: { graphOptimizationLevel: "disabled", prepacking: false },
+} as const satisfies Record<string, StageSessionConfig>;

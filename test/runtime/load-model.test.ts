@@ -78,6 +78,22 @@ for (const [name, stages] of [
       await assert.rejects(model.run(feeds), (e) => isCicadaError(e, "E_USAGE"));
     }
   });
+
+  test(`${name}: the mapped strategies also match eager with prepacked weights (prepack: true)`, async () => {
+    const bundleDir = join(root, `${name}.bundle`);
+    const manifest = JSON.parse(await readFile(join(bundleDir, "manifest.json"), "utf8")) as Manifest;
+    const feeds = randomInputs(manifest.inputs, 6);
+    const eager = await runEager(manifest.model.source, feeds);
+    for (const strategy of ["ort-best", "mini", "cicada"] as const) {
+      const model = await loadModel(runtime, bundleDir, { strategy, prepack: true });
+      const { outputs } = await model.run(feeds);
+      await model.dispose();
+      for (const [out, expected] of Object.entries(eager.outputs)) {
+        const s = similarity(outputs[out]!.data, expected.data);
+        assert.ok(s.cosine >= 0.99999, `${strategy} prepack ${out}: cosine ${s.cosine}`);
+      }
+    }
+  });
 }
 
 test("wrong inputs are refused with their code and the model stays usable", async () => {

@@ -13,7 +13,7 @@ import type { HostTensor } from "../../runtime/host-tensor.js";
 import { randomInputs, readInputsFile, validateInputs } from "../../runtime/model-inputs.js";
 import { runEager, runSequential, type ReferenceRun } from "../../runtime/reference-runner.js";
 import { choiceFlag, intFlag } from "../flags.js";
-import { loadModel, prepareModel } from "../../runtime/load-model.js";
+import { loadModel, prepareModel, type LoadOptions } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
 import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
 import { UNITS, unitTimes, utilization } from "../../metrics/trace.js";
@@ -33,6 +33,7 @@ interface RunOptions {
   seed: string;
   reference?: string;
   gantt?: string;
+  prepack?: boolean;
 }
 
 function isBundle(target: string): boolean {
@@ -54,12 +55,13 @@ export async function runPipelined(
   strategy: StrategyName,
   feeds: Record<string, HostTensor>,
   gantt?: string,
+  load: Omit<LoadOptions, "strategy"> = {},
 ): Promise<PipelinedRun> {
   const runtime = await createRuntime();
   try {
     await prepareModel(runtime, bundle.dir, strategy);
     const t0 = performance.now();
-    const model = await loadModel(runtime, bundle.dir, { strategy });
+    const model = await loadModel(runtime, bundle.dir, { ...load, strategy });
     const run = await model.run(feeds);
     const totalMs = performance.now() - t0;
     await model.dispose();
@@ -114,6 +116,10 @@ export function registerRun(program: Command): void {
       "--gantt <file.svg>",
       "write the Gantt chart of the cold start (rows L, R, A, E; colour per stage)",
     )
+    .option(
+      "--prepack",
+      "ort-best, mini, cicada: let kernels prepack the mapped weights (faster warm runs of MatMul-heavy models, slower cold start)",
+    )
     .option("--json", "machine-readable output")
     .action(async (target: string, opts: RunOptions) => {
       const strategy = choiceFlag("--strategy", opts.strategy, RUN_STRATEGIES);
@@ -130,7 +136,9 @@ export function registerRun(program: Command): void {
       let result: ReferenceRun;
       let pipeline: { utilization: number; units: ReturnType<typeof unitTimes> } | undefined;
       if (bundle && strategy !== "sequential") {
-        ({ result, pipeline } = await runPipelined(bundle, strategy, feeds, opts.gantt));
+        ({ result, pipeline } = await runPipelined(bundle, strategy, feeds, opts.gantt, {
+          prepack: opts.prepack ?? false,
+        }));
       } else if (strategy === "sequential") {
         if (!bundle)
           throw new CicadaError(
