@@ -8,10 +8,13 @@
 //   the clock starts, as on a platform that starts the instance and then routes the request.
 // Everything a strategy needs on disk is prepared before any timing; each model gets one warm-up round
 // (not counted), then `repeat` rounds in rotated order. With `--cache cold`, the files the strategy will
-// read are evicted before each of its cold starts and the eviction is checked with a probe read.
+// read are evicted before each of its cold starts and the eviction is checked with a probe read; with
+// `--cache warm` they are read into the page cache first (large models' files do not all fit at once).
+// Either way fincore records how much of them the page cache held when the cold start began.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
+import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CicadaError, ERROR_CODES, type ErrorCode } from "../errors.js";
@@ -30,10 +33,13 @@ import { describeMachine, type Machine } from "./machine.js";
 import {
   evictFiles,
   largestFile,
+  makeResident,
   measureDiskBandwidth,
+  residencyOf,
   verifyEviction,
   type DiskBandwidth,
   type EvictionCheck,
+  type Residency,
 } from "./page-cache.js";
 import { median, quantile, rotation } from "./stats.js";
 
@@ -99,6 +105,12 @@ export interface EvictionSummary {
   warmProbeMedianBytesPerS: number;
 }
 
+/** What fraction of its files each cold start found in the page cache. */
+export interface PageCacheSummary {
+  residentFractionMin: number;
+  residentFractionMax: number;
+}
+
 /** The summary of one model (what `--json` prints). */
 export interface BenchSummary {
   model: string;
@@ -114,6 +126,8 @@ export interface BenchSummary {
   weightBytes: number;
   machine: Machine;
   eviction?: EvictionSummary;
+  /** Share of each cold start's files in the page cache just before it (fincore), where measurable. */
+  pageCache?: PageCacheSummary;
   results: StrategyResult[];
 }
 
@@ -124,6 +138,8 @@ export interface RawColdStart {
   /** Position in the round's (rotated) order. */
   position: number;
   eviction?: EvictionCheck;
+  /** The strategy's files in the page cache just before the cold start. */
+  residency?: Residency;
   report: ColdStartReport;
 }
 
@@ -302,6 +318,28 @@ export function summarizeEviction(runs: readonly RawColdStart[]): EvictionSummar
   };
 }
 
+/** The page-cache share of every cold start (undefined when fincore could not tell). */
+export function summarizePageCache(runs: readonly RawColdStart[]): PageCacheSummary | undefined {
+  const fractions = runs.flatMap((r) =>
+    r.residency?.residentBytes !== undefined && r.residency.bytes > 0
+      ? [r.residency.residentBytes / r.residency.bytes]
+      : [],
+  );
+  if (fractions.length === 0) return undefined;
+  return { residentFractionMin: Math.min(...fractions), residentFractionMax: Math.max(...fractions) };
+}
+
+/** Bytes the kernel could give the page cache now (MemAvailable), or the total memory where unknown. */
+function availableMemoryBytes(): number {
+  try {
+    const kib = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
+    if (kib) return Number(kib) * 1024;
+  } catch {
+    // Not Linux: fall through.
+  }
+  return totalmem();
+}
+
 /** Runs `work` with an instance: the long-lived one (reload) or a new one closed afterwards (fresh). */
 type WithInstance = <T>(strategy: StrategyName, work: (instance: Instance) => Promise<T>) => Promise<T>;
 
@@ -356,11 +394,15 @@ async function benchOne(
     for (const [position, strategy] of order.entries()) {
       const run = await withInstance(strategy, async (instance) => {
         let eviction: EvictionCheck | undefined;
+        const mine = files[strategy] ?? [];
         if (cache === "cold") {
-          const mine = files[strategy] ?? [];
           await evictFiles(mine);
           eviction = await verifyEviction(largestFile(mine));
+        } else {
+          // Warm means warm: with large models the strategies' files together exceed the memory.
+          await makeResident(mine, availableMemoryBytes());
         }
+        const residency = await residencyOf(mine);
         const report = await instance.request<"cold-start">({
           kind: "cold-start",
           bundleDir: target.bundleDir,
@@ -369,7 +411,14 @@ async function benchOne(
           referencePath,
           maxSamples: options.maxSamples ?? 1000,
         });
-        return { round, warmUp: round === 0, position, ...(eviction ? { eviction } : {}), report };
+        return {
+          round,
+          warmUp: round === 0,
+          position,
+          ...(eviction ? { eviction } : {}),
+          residency,
+          report,
+        };
       });
       coldStarts.push(run);
       const r = run.report;
@@ -380,6 +429,7 @@ async function benchOne(
   }
 
   const eviction = summarizeEviction(coldStarts);
+  const pageCache = summarizePageCache(coldStarts);
   const summary: BenchSummary = {
     model: target.name,
     bundle: target.bundleDir,
@@ -393,6 +443,7 @@ async function benchOne(
     weightBytes: weightBytesOf(bundle.manifest.stages),
     machine,
     ...(eviction ? { eviction } : {}),
+    ...(pageCache ? { pageCache } : {}),
     results: strategies.map((s) => summarizeStrategy(s, coldStarts)),
   };
   const raw: BenchRaw = {

@@ -66,6 +66,7 @@ const SummarySchema = z.object({
       warmProbeMedianBytesPerS: z.number(),
     })
     .optional(),
+  pageCache: z.object({ residentFractionMin: z.number(), residentFractionMax: z.number() }).optional(),
   results: z.array(StrategyResultSchema).min(1),
 });
 

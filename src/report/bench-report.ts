@@ -22,6 +22,9 @@ import {
   resultOf,
 } from "./report-tables.js";
 
+/** A fraction as a percentage without sign: `99.7 %`. */
+const share = (x: number) => `${(x * 100).toFixed(1)} %`;
+
 /** What a report is made from. */
 export interface ReportInputs {
   runs: BenchRun[];
@@ -90,6 +93,7 @@ function runsTable(g: RunGroup, reportDir: string): string {
       "floor: warm run of eager",
       "disk",
       "eviction check",
+      "in page cache",
       "load 1 min",
       "data",
     ],
@@ -105,6 +109,9 @@ function runsTable(g: RunGroup, reportDir: string): string {
         `${gbps(s.diskBandwidthBytesPerS)} (${s.diskBandwidthMethod})`,
         e
           ? `${e.checks - e.failed}/${e.checks} evicted: ${gbps(e.coldProbeMedianBytesPerS)} vs ${gbps(e.warmProbeMedianBytesPerS)} cached`
+          : "–",
+        s.pageCache
+          ? `${share(s.pageCache.residentFractionMin)}–${share(s.pageCache.residentFractionMax)}`
           : "–",
         s.machine.loadAverage1m.toFixed(2),
         `[bench.json](${link(reportDir, run)})${run.raw ? "" : " (no raw data)"}`,

@@ -13,7 +13,10 @@ import {
   evictFile,
   evictFiles,
   largestFile,
+  makeResident,
   measureDiskBandwidth,
+  residencyOf,
+  residentBytes,
   verifyEviction,
 } from "../../src/bench/page-cache.js";
 
@@ -27,25 +30,13 @@ await writeFile(small, randomBytes(5000));
 // Written pages are dirty, and dirty pages cannot be dropped: flush them to disk first.
 execFileSync("sync", [big, small]);
 
-/** Resident bytes of `path` per fincore(1), or undefined where fincore is missing or cannot tell. */
-function residentBytes(path: string): number | undefined {
-  try {
-    const out = execFileSync("fincore", ["--bytes", "--noheadings", "--output", "RES", path], {
-      encoding: "utf8",
-    });
-    return Number(out.trim());
-  } catch {
-    return undefined;
-  }
-}
-
 test("evictFile drops a file from the page cache", async (t) => {
   await readFile(big);
-  const before = residentBytes(big);
+  const before = await residentBytes(big);
   if (before === undefined) return t.skip("fincore is not available");
   assert.ok(before > 0, "the file was read, so it is cached");
   await evictFile(big);
-  assert.equal(residentBytes(big), 0);
+  assert.equal(await residentBytes(big), 0);
 });
 
 test("verifyEviction probes the file and leaves it evicted", async (t) => {
@@ -54,7 +45,7 @@ test("verifyEviction probes the file and leaves it evicted", async (t) => {
   assert.equal(check.path, big);
   assert.ok(check.coldBytesPerS > 0 && check.warmBytesPerS > 0);
   assert.equal(typeof check.evicted, "boolean");
-  const after = residentBytes(big);
+  const after = await residentBytes(big);
   if (after === undefined) return t.skip("fincore is not available");
   assert.equal(after, 0, "the probe's pages were evicted again");
 });
@@ -83,4 +74,22 @@ test("measureDiskBandwidth reads the whole file (direct I/O for large files, evi
   assert.equal(capped.bytes, 1 << 20);
   const tiny = await measureDiskBandwidth(small);
   assert.deepEqual([tiny.bytes, tiny.method], [5000, "evicted"]);
+});
+
+test("makeResident reads evicted files back into the page cache; residencyOf counts them", async (t) => {
+  await evictFiles([big, small]);
+  const evicted = await residencyOf([big, small, big]);
+  assert.equal(evicted.bytes, (3 << 20) + 5000, "each file counted once");
+  if (evicted.residentBytes === undefined) return t.skip("fincore is not available");
+  assert.equal(evicted.residentBytes, 0);
+  await makeResident([big, small], 1 << 30);
+  const resident = await residencyOf([big, small]);
+  assert.equal(resident.residentBytes, resident.bytes);
+});
+
+test("makeResident refuses files that cannot fit in the page cache", async () => {
+  await assert.rejects(
+    makeResident([big], 1 << 20),
+    (e) => isCicadaError(e, "E_USAGE") && /do not fit in the page cache/.test(e.message),
+  );
 });
