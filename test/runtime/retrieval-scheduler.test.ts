@@ -185,6 +185,8 @@ test("a retrieval held back by its reader turns overdue: it is raised, the other
     const retriever = new WeightRetriever(f.ranges, {
       mode: "buffer",
       chunkBytes: 4096,
+      // One chunk of a stage at a time, so that the order of reads is the scheduler's alone.
+      lanes: 1,
       maxInFlight: 2,
       scheduler,
       now: clock,
