@@ -1,5 +1,6 @@
 // The WeightDecoupler's retrieval engine on real files in a temp dir: exact bytes, checksums verified as
-// they pass, failures confined to their stage, the memory budget, stage order, maxInFlight and abort.
+// they pass (also when a stage's chunks complete out of order), failures confined to their stage, the
+// memory budget, stage order, maxInFlight, lanes and abort.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -330,3 +331,47 @@ test("invalid ranges and options are refused with E_USAGE", () => {
   assert.throws(() => r.start(), /twice/);
   return r.abort("test over").then(() => assert.rejects(r.whenRetrieved(0), /retrieval aborted: test over/));
 });
+
+for (const mode of ["buffer", "prefetch"] as const) {
+  test(`${mode}: a stage reads up to 'lanes' chunks at once and verifies chunks that complete out of order`, async () => {
+    const f = await fixture([9 * 4096 + 100]);
+    try {
+      let reading = 0;
+      let most = 0;
+      const r = new WeightRetriever(f.ranges, {
+        mode,
+        chunkBytes: 4096,
+        lanes: 3,
+        readChunk: async (chunk, read) => {
+          reading++;
+          most = Math.max(most, reading);
+          // The first chunk of every group of three completes last.
+          for (let i = 0; i < (chunk.index % 3 === 0 ? 20 : 1); i++) await tick();
+          reading--;
+          return read();
+        },
+      });
+      r.start();
+      const bytes = await r.whenRetrieved(0);
+      assert.equal(most, 3);
+      if (mode === "buffer") {
+        const range = f.ranges[0]!;
+        assert.deepEqual(Buffer.from(bytes!), f.data.subarray(range.offset, range.offset + range.length));
+      }
+      // A wrong checksum is still caught when the chunks arrive out of order.
+      const wrong = new WeightRetriever([{ ...f.ranges[0]!, checksum: "crc32:00000000" }], {
+        mode,
+        chunkBytes: 4096,
+        lanes: 3,
+        readChunk: async (chunk, read) => {
+          for (let i = 0; i < (chunk.index % 3 === 0 ? 20 : 1); i++) await tick();
+          return read();
+        },
+      });
+      wrong.start();
+      await assert.rejects(wrong.whenRetrieved(0), (e) => isCicadaError(e, "E_BUNDLE_CHECKSUM"));
+    } finally {
+      await rm(f.dir, { recursive: true, force: true });
+    }
+  });
+}
