@@ -86,22 +86,23 @@ const NARROW: Record<string, number> = {
 
 /**
  * Width of `text` at font size `size`, from Helvetica's metrics (Arial and Liberation Sans share them),
- * 6 % generous so that a wider fallback face does not make labels collide.
+ * 18 % generous so that the widest common fallback face (DejaVu Sans, where Helvetica and Arial are missing) does
+ * not make labels collide or overflow. Bold text is about 8 % wider again.
  */
-export function textWidth(text: string, size: number): number {
+export function textWidth(text: string, size: number, bold = false): number {
   let em = 0;
   for (const c of text) em += NARROW[c] ?? (c >= "A" && c <= "Z" ? 0.667 : 0.556);
-  return em * size * 1.06;
+  return em * size * 1.18 * (bold ? 1.08 : 1);
 }
 
 /** Splits `text` into lines no wider than `width` at font size `size` (and at every newline). */
-export function wrapText(text: string, width: number, size: number): string[] {
+export function wrapText(text: string, width: number, size: number, bold = false): string[] {
   const lines: string[] = [];
   for (const paragraph of text.split("\n")) {
     let line = "";
     for (const word of paragraph.split(/\s+/).filter(Boolean)) {
       const next = line ? `${line} ${word}` : word;
-      if (line && textWidth(next, size) > width) {
+      if (line && textWidth(next, size, bold) > width) {
         lines.push(line);
         line = word;
       } else line = next;
@@ -365,7 +366,7 @@ export function figure(spec: FigureSpec): string {
   const width = columns * pw + 2 * margin;
   const body: string[] = [];
   let y = 26;
-  for (const l of wrapText(spec.title, width - 2 * margin, 16)) {
+  for (const l of wrapText(spec.title, width - 2 * margin, 16, true)) {
     body.push(text(margin, y, l, { size: 16, weight: "bold" }));
     y += 20;
   }
