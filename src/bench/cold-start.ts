@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { CicadaError, ERROR_CODES, type ErrorCode } from "../errors.js";
 import { openBundle } from "../format/bundle.js";
 import { UNITS, unitTimes, utilization, type Unit, type UnitTimes } from "../metrics/trace.js";
+import type { PlanName } from "../runtime/load-model.js";
 import type { StrategyName } from "../runtime/strategy.js";
 import type {
   ColdStartReport,
@@ -94,6 +95,8 @@ export interface StrategyResult {
    */
   stageCosineMin: (number | null)[];
   units: Record<Unit, UnitTimes>;
+  /** How many counted cold starts used each plan. */
+  plans: Partial<Record<PlanName, number>>;
 }
 
 /** The eviction checks of a cold-cache run. */
@@ -303,6 +306,10 @@ export function summarizeStrategy(strategy: StrategyName, runs: readonly RawCold
     cosineMin: Math.min(...all.map((r) => r.report.cosineMin)),
     stageCosineMin: worstPerStage(all.flatMap((r) => r.report.stageCosines)),
     units: medianUnits(counted.map((r) => unitTimes(r.trace))),
+    plans: counted.reduce<Partial<Record<PlanName, number>>>(
+      (n, r) => ({ ...n, [r.plan]: (n[r.plan] ?? 0) + 1 }),
+      {},
+    ),
   };
 }
 

@@ -19,6 +19,7 @@ import {
   prepareModel,
   type LoadedModel,
   type ModelRun,
+  type PlanName,
 } from "../runtime/load-model.js";
 import { randomInputs } from "../runtime/model-inputs.js";
 import { ORT_VERSION } from "../runtime/ort-adapter.js";
@@ -88,6 +89,8 @@ interface Reference {
 /** Everything one cold start measured. */
 export interface ColdStartReport {
   strategy: StrategyName;
+  /** The plan the load used (cicada chooses; see LoadOptions.plan). */
+  plan: PlanName;
   /** Request start (loadModel called) to response complete (first run resolved). */
   latencyMs: number;
   trace: Trace;
@@ -175,6 +178,7 @@ async function coldStart(req: Extract<InstanceRequest, { kind: "cold-start" }>):
   );
   const report: ColdStartReport = {
     strategy: req.strategy,
+    plan: model.plan,
     latencyMs,
     trace: result.trace,
     outputs,

@@ -31,6 +31,8 @@ const StrategyResultSchema = z.object({
   /** Null where the strategy has no such stage (or its cosine was not a number). */
   stageCosineMin: z.array(z.number().nullable()).optional(),
   units: z.object({ L: unitTimes, R: unitTimes, A: unitTimes, E: unitTimes }),
+  /** Counted cold starts per plan (absent in runs before cicada chose plans: all pipelined). */
+  plans: z.partialRecord(z.enum(["pipeline", "whole"]), z.number()).optional(),
 });
 
 const MachineSchema = z.object({

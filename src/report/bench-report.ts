@@ -137,11 +137,19 @@ function mediansTable(g: RunGroup): string {
   );
 }
 
+/** `pipeline`, `whole`, or the counts of each when a strategy used both (runs before plans: pipeline). */
+function planOf(plans: Partial<Record<"pipeline" | "whole", number>> | undefined): string {
+  const used = Object.entries(plans ?? {}).filter(([, n]) => n > 0);
+  if (used.length === 0) return "–";
+  return used.length === 1 ? used[0]![0] : used.map(([p, n]) => `${p} ×${n}`).join(", ");
+}
+
 function strategyTable(s: ReportSummary): string {
   const speedup = (peer: StrategyName, x: StrategyName) => ratio(latencyRatio(s, peer, x));
   return mdTable(
     [
       "strategy",
+      "plan",
       "median ms",
       "p10 ms",
       "p90 ms",
@@ -158,6 +166,7 @@ function strategyTable(s: ReportSummary): string {
     ],
     s.results.map((r) => [
       r.strategy,
+      planOf(r.plans),
       ms(r.latencyMedianMs),
       ms(r.latencyP10Ms),
       ms(r.latencyP90Ms),

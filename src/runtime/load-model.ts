@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { externalLocation, isExternal, readOnnxFile } from "../format/onnx-io.js";
 import { readFile } from "node:fs/promises";
-import { CicadaError } from "../errors.js";
+import { CicadaError, isCicadaError } from "../errors.js";
 import {
   openBundle,
   readStageStructure,
@@ -22,9 +22,11 @@ import type { HostTensor } from "./host-tensor.js";
 import {
   ensureOptimizedStages,
   evictEntry,
+  graphsOf,
   isVerified,
   markVerified,
   verifyEntry,
+  WHOLE_MODEL_MAX_BYTES,
   type MiniLoaderEntry,
 } from "./miniloader.js";
 import { validateInputs } from "./model-inputs.js";
@@ -51,7 +53,17 @@ export interface LoadOptions {
    * MatMul/Gemm weight at creation; it pays only for a model kept warm for many requests).
    */
   prepack?: boolean;
+  /**
+   * cicada: `pipeline` runs the bundle's stages as a pipeline; `whole` builds one session from MiniLoader's
+   * whole-model graph; `auto` (default) chooses `whole` when that graph exists and its weights are already
+   * resident and verified (there is nothing to retrieve, so nothing for a pipeline to overlap, and on a
+   * machine whose cores execution already uses, stage sessions only add work), else `pipeline`.
+   */
+  plan?: "auto" | PlanName;
 }
+
+/** How a model is executed: as the bundle's stages in a pipeline, or as one whole-model session. */
+export type PlanName = "pipeline" | "whole";
 
 /** The result of one request. */
 export interface ModelRun {
@@ -76,6 +88,8 @@ export interface RunOptions {
 /** A model being loaded or loaded. */
 export interface LoadedModel {
   readonly strategy: StrategyName;
+  /** The plan this load uses (always `whole` for eager and ort-best). */
+  readonly plan: PlanName;
   readonly manifest: Manifest;
   /** Resolves when every stage is ready (rejects if one failed to load). */
   readonly loaded: Promise<void>;
@@ -133,10 +147,13 @@ export async function filesRead(
       return ensurePiselStages(bundle, runtime.cacheRoot);
     case "preload":
       return [bundle.weightsPath, ...stages];
-    case "mini":
-    case "cicada": {
+    case "mini": {
       const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
       return entry.stages.flatMap((s) => [s.modelPath, s.dataPath]);
+    }
+    case "cicada": {
+      const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
+      return graphsOf(entry).flatMap((s) => [s.modelPath, s.dataPath]);
     }
   }
 }
@@ -170,10 +187,10 @@ class ModelHandle implements LoadedModel {
     private readonly bundle: Bundle,
     readonly strategy: StrategyName,
     private readonly options: LoadOptions,
+    readonly plan: PlanName,
   ) {
     this.manifest = bundle.manifest;
-    const staged = COMPONENTS[strategy].staged;
-    const count = staged ? bundle.manifest.stages.length : 1;
+    const count = plan === "pipeline" ? bundle.manifest.stages.length : 1;
     const workers = runtime.pool.size;
     this.slots = Array.from({ length: count }, (_, i) => ({
       index: i,
@@ -263,14 +280,21 @@ class ModelHandle implements LoadedModel {
   /** One promise per stage, resolved when its session exists: the strategy's L/R/A plan. */
   private loadAll(): Promise<void>[] {
     const c = COMPONENTS[this.strategy];
-    if (!c.staged) return [this.loadWhole()];
+    if (this.plan === "whole") return [this.loadWhole()];
     if (c.weightDecoupler) return this.loadDecoupled(c.miniLoader);
     return this.loadSequentialLoader(c.miniLoader);
   }
 
   private async loadWhole(): Promise<void> {
     const slot = this.slots[0]!;
-    if (this.strategy === "eager") {
+    if (COMPONENTS[this.strategy].miniLoader) {
+      // cicada's whole plan: MiniLoader's whole-model graph, its weights resident and verified already.
+      const l0 = now();
+      const { entry } = await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot);
+      this.record("L", 0, "main", l0, now());
+      const whole = entry.whole!;
+      await this.create(slot, "A", { path: whole.modelPath }, this.mapped, whole.dataBytes);
+    } else if (this.strategy === "eager") {
       // What a Node.js user does today: InferenceSession.create(model.onnx) with default options.
       await this.create(slot, "L", { path: sourceModelOf(this.bundle) }, SESSION_CONFIGS.eager);
     } else {
@@ -326,7 +350,7 @@ class ModelHandle implements LoadedModel {
     const retrieverReady = (async () => {
       const entry = await entryReady;
       this.entry = entry;
-      const verify = entry ? !isVerified(entry) : true;
+      const verify = entry ? !isVerified(entry, entry.stages) : true;
       // Cached weights already verified in this process and already in the page cache need no retrieval.
       const resident =
         entry && !verify && this.options.skipResident !== false
@@ -402,7 +426,7 @@ class ModelHandle implements LoadedModel {
     }
     void Promise.all(applied).then(
       () => {
-        if (this.entry) markVerified(this.entry);
+        if (this.entry) markVerified(this.entry, this.entry.stages);
       },
       async (e: unknown) => {
         // A cached entry whose bytes fail verification is never trusted again: rebuild on the next load.
@@ -417,12 +441,12 @@ class ModelHandle implements LoadedModel {
   private async verifiedEntry(): Promise<MiniLoaderEntry> {
     const { entry } = await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot);
     try {
-      await verifyEntry(entry);
+      await verifyEntry(entry, entry.stages);
       return entry;
     } catch (e) {
       if (!(e instanceof CicadaError && e.code === "E_BUNDLE_CHECKSUM")) throw e;
       const rebuilt = (await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot)).entry;
-      await verifyEntry(rebuilt);
+      await verifyEntry(rebuilt, rebuilt.stages);
       return rebuilt;
     }
   }
@@ -432,7 +456,7 @@ class ModelHandle implements LoadedModel {
     this.transition(slot, "loading");
     try {
       const c = COMPONENTS[this.strategy];
-      if (!c.staged) await this.loadWhole();
+      if (this.plan === "whole") await this.loadWhole();
       else if (c.miniLoader) {
         const entry = await this.verifiedEntry();
         await this.create(slot, "A", { path: entry.stages[slot.index]!.modelPath }, this.mapped);
@@ -466,10 +490,10 @@ class ModelHandle implements LoadedModel {
     const cold = this.coldPending;
     this.coldPending = false;
     if (!cold) this.events = [];
-    const staged = COMPONENTS[this.strategy].staged;
-    const stageSpecs = staged
-      ? this.manifest.stages.map((s) => ({ inputs: s.inputs.map((i) => i.name) }))
-      : [{ inputs: this.manifest.inputs.map((i) => i.name) }];
+    const stageSpecs =
+      this.plan === "pipeline"
+        ? this.manifest.stages.map((s) => ({ inputs: s.inputs.map((i) => i.name) }))
+        : [{ inputs: this.manifest.inputs.map((i) => i.name) }];
     const lastUse = new Map<string, number>();
     stageSpecs.forEach((s, i) => s.inputs.forEach((n) => lastUse.set(n, i)));
     const graphInputs = new Set(Object.keys(feeds));
@@ -534,7 +558,35 @@ export async function loadModel(
   options: LoadOptions,
 ): Promise<LoadedModel> {
   const bundle = await openBundle(bundleDir);
-  const model = new ModelHandle(runtime, bundle, options.strategy, options);
+  const plan = await choosePlan(runtime, bundle, options);
+  const model = new ModelHandle(runtime, bundle, options.strategy, options, plan);
   model.start();
   return model;
+}
+
+/** The plan of a load (see {@link LoadOptions.plan}). */
+async function choosePlan(runtime: Runtime, bundle: Bundle, options: LoadOptions): Promise<PlanName> {
+  if (!COMPONENTS[options.strategy].staged) return "whole";
+  const asked = options.plan ?? "auto";
+  if (options.strategy !== "cicada" || asked === "pipeline") return "pipeline";
+  const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
+  if (!entry.whole) {
+    if (asked === "whole") {
+      throw new CicadaError(
+        "E_USAGE",
+        `plan 'whole': ${bundle.dir} has ${bundle.manifest.totalWeightBytes} bytes of weights, more than the ${WHOLE_MODEL_MAX_BYTES} MiniLoader builds a whole-model graph for`,
+      );
+    }
+    return "pipeline";
+  }
+  if (asked === "auto" && !looksResident(entry.whole.dataPath, 0, entry.whole.dataBytes)) return "pipeline";
+  // Resident (or asked for): checked against its checksum unless already verified; a corrupt entry is
+  // removed, rebuilt from the bundle and used.
+  try {
+    await verifyEntry(entry, [entry.whole]);
+  } catch (e) {
+    if (!isCicadaError(e, "E_BUNDLE_CHECKSUM")) throw e;
+    await ensureOptimizedStages(bundle, runtime.cacheRoot);
+  }
+  return "whole";
 }

@@ -19,6 +19,7 @@ function coldStart(strategy: StrategyName, round: number, latencyMs: number, cos
   ];
   const report: ColdStartReport = {
     strategy,
+    plan: strategy === "eager" || strategy === "ort-best" ? "whole" : "pipeline",
     latencyMs,
     trace: { requestStart: 0, requestEnd: 50, events },
     outputs: [{ name: "y", dtype: "float32", dims: [1], cosine, maxAbsDiff: 0 }],

@@ -85,20 +85,30 @@ test("run --strategy cicada cold-starts through the pipeline, checks against eag
   const bundle = join(root, "tiny-opt.bundle");
   const gantt = join(root, "tiny-opt.svg");
   const cache = join(root, "runtime-cache");
-  const r = await cicada(["run", bundle, "--strategy", "cicada", "--check", "--gantt", gantt, "--json"], {
-    CICADA_CACHE: cache,
-  });
+  const args = ["run", bundle, "--strategy", "cicada", "--check", "--gantt", gantt, "--json"];
+  const r = await cicada([...args, "--plan", "pipeline"], { CICADA_CACHE: cache });
   assert.equal(r.code, 0, r.stderr);
-  const run = json<RunJson & { pipeline: { utilization: number } }>(r);
+  const run = json<RunJson & { pipeline: { plan: string; utilization: number } }>(r);
   assert.ok(run.check.passed);
+  assert.equal(run.pipeline.plan, "pipeline");
   assert.ok(run.pipeline.utilization > 0 && run.pipeline.utilization <= 1);
   assert.match(await readFile(gantt, "utf8"), /^<svg [^]*<title>E1 on worker-/);
+  // The whole plan: one session from MiniLoader's whole-model graph, the same outputs.
+  const whole = await cicada([...args, "--plan", "whole"], { CICADA_CACHE: cache });
+  assert.equal(whole.code, 0, whole.stderr);
+  const w = json<RunJson & { pipeline: { plan: string } }>(whole);
+  assert.ok(w.check.passed);
+  assert.equal(w.pipeline.plan, "whole");
+  assert.doesNotMatch(await readFile(gantt, "utf8"), /<title>E1 on worker-/);
+  const bad = await cicada([...args, "--plan", "staged"], { CICADA_CACHE: cache });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /E_USAGE: --plan must be one of auto, pipeline, whole, found 'staged'/);
 });
 
 test("demo generates, imports and cold-starts a zoo model with cicada, and checks it against eager", async () => {
   const r = await cicada(["demo", "--model", "tiny-vgg"], { CICADA_CACHE: join(root, "demo-cache") });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /cicada cold start \(load \+ first run\): [\d.]+ ms/);
+  assert.match(r.stdout, /cicada cold start \(load \+ first run\): [\d.]+ ms, plan (whole|pipeline)/);
   assert.match(r.stdout, /output logits: cosine vs eager 1\.0000000/);
 });
 

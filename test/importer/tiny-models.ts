@@ -84,8 +84,8 @@ export async function saveModel(dir: string, file: string, model: ModelProto): P
 }
 
 /** The float input x [1, W]. */
-export function inputX(seed = 7): Record<string, HostTensor> {
-  return { x: { dtype: "float32", dims: [1, W], data: values(W, seed, 1) } };
+export function inputX(seed = 7, width = W): Record<string, HostTensor> {
+  return { x: { dtype: "float32", dims: [1, width], data: values(width, seed, 1) } };
 }
 
 /**

@@ -92,10 +92,11 @@ test("synthetic data: tables, ratios, paper and target comparison, and every cha
       const row = rows.find((l) => l.startsWith(`| ${r.strategy} |`));
       assert.ok(row, `${s.model} ${r.strategy}`);
       const cells = row.split("|").map((c) => c.trim());
-      assert.equal(cells[2], r.latencyMedianMs.toFixed(1));
-      assert.equal(cells[3], r.latencyP10Ms.toFixed(1));
-      assert.equal(cells[4], r.latencyP90Ms.toFixed(1));
-      assert.equal(cells[9], r.utilization.toFixed(3));
+      assert.equal(cells[2], r.strategy === "eager" || r.strategy === "ort-best" ? "whole" : "pipeline");
+      assert.equal(cells[3], r.latencyMedianMs.toFixed(1));
+      assert.equal(cells[4], r.latencyP10Ms.toFixed(1));
+      assert.equal(cells[5], r.latencyP90Ms.toFixed(1));
+      assert.equal(cells[10], r.utilization.toFixed(3));
     }
   }
 
@@ -196,11 +197,12 @@ test("cicada bench --out writes report.md and charts that agree with its bench.j
       .find((l) => l.startsWith(`| ${x.strategy} |`))!
       .split("|")
       .map((c) => c.trim());
+    assert.ok(["pipeline", "whole"].includes(cells[2]!), `plan of ${x.strategy}: ${cells[2]}`);
     assert.deepEqual(
-      cells.slice(2, 5),
+      cells.slice(3, 6),
       [x.latencyMedianMs, x.latencyP10Ms, x.latencyP90Ms].map((v) => v.toFixed(1)),
     );
-    assert.equal(cells[9], x.utilization.toFixed(3));
+    assert.equal(cells[10], x.utilization.toFixed(3));
   }
   const medians = sectionRows(md, "Median latency (ms) of each strategy:");
   assert.equal(

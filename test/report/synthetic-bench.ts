@@ -64,6 +64,7 @@ function coldStart(strategy: StrategyName, round: number, stages: number, scale:
   });
   const report: ColdStartReport = {
     strategy,
+    plan: strategy === "eager" || strategy === "ort-best" ? "whole" : "pipeline",
     latencyMs,
     trace: { requestStart: t0, requestEnd: t0 + latencyMs - 1, events },
     outputs: [{ name: "logits", dtype: "float32", dims: [1, 10], cosine, maxAbsDiff: 1e-6 }],

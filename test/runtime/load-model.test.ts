@@ -11,12 +11,14 @@ import type { Manifest } from "../../src/format/manifest.js";
 import { importModel } from "../../src/importer/import-model.js";
 import { similarity } from "../../src/metrics/similarity.js";
 import { utilization } from "../../src/metrics/trace.js";
-import { loadModel, prepareModel } from "../../src/runtime/load-model.js";
+import { evictFiles, residencyOf } from "../../src/bench/page-cache.js";
+import { filesRead, loadModel, prepareModel } from "../../src/runtime/load-model.js";
 import { randomInputs } from "../../src/runtime/model-inputs.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
 import { STRATEGIES } from "../../src/runtime/strategy.js";
 import { generateZooModel } from "../../src/zoo/registry.js";
+import { inputX, writeMlp } from "../importer/tiny-models.js";
 
 const root = await mkdtemp(join(tmpdir(), "cicada-load-"));
 const runtime = await createRuntime({ cacheRoot: join(root, "cache"), intraOpNumThreads: 1 });
@@ -43,7 +45,9 @@ for (const [name, stages] of [
     const eager = await runEager(manifest.model.source, feeds);
     for (const strategy of STRATEGIES) {
       await prepareModel(runtime, bundleDir, strategy);
-      const model = await loadModel(runtime, bundleDir, { strategy });
+      // cicada's pipeline plan (the whole plan has its own test below).
+      const model = await loadModel(runtime, bundleDir, { strategy, plan: "pipeline" });
+      assert.equal(model.plan, strategy === "eager" || strategy === "ort-best" ? "whole" : "pipeline");
       // Execute-while-load: run right away, without waiting for `loaded`.
       const cold = await model.run(feeds);
       assert.ok(cold.cold);
@@ -77,6 +81,26 @@ for (const [name, stages] of [
       await model.dispose();
       await assert.rejects(model.run(feeds), (e) => isCicadaError(e, "E_USAGE"));
     }
+  });
+
+  test(`${name}: cicada's whole plan matches eager`, async () => {
+    const bundleDir = join(root, `${name}.bundle`);
+    const manifest = JSON.parse(await readFile(join(bundleDir, "manifest.json"), "utf8")) as Manifest;
+    const feeds = randomInputs(manifest.inputs, 7);
+    const eager = await runEager(manifest.model.source, feeds);
+    const whole = await loadModel(runtime, bundleDir, { strategy: "cicada", plan: "whole" });
+    assert.equal(whole.plan, "whole");
+    const run = await whole.run(feeds);
+    await whole.dispose();
+    for (const [out, expected] of Object.entries(eager.outputs)) {
+      const s = similarity(run.outputs[out]!.data, expected.data);
+      assert.ok(s.cosine >= 0.99999, `whole plan ${out}: cosine ${s.cosine}`);
+    }
+    assert.deepEqual(
+      run.trace.events.map((e) => `${e.unit}${e.stage}`),
+      ["L0", "A0", "E0"],
+      "one construction of the whole model, one execution",
+    );
   });
 
   test(`${name}: the mapped strategies also match eager with prepacked weights (prepack: true)`, async () => {
@@ -162,7 +186,7 @@ for (const strategy of ["mini", "cicada"] as const) {
       bytes[10]! ^= 0xff;
       await writeFile(data, bytes);
       // The request still succeeds: the corrupt bytes are detected, the entry is rebuilt and used instead.
-      const model = await loadModel(own, bundleDir, { strategy });
+      const model = await loadModel(own, bundleDir, { strategy, plan: "pipeline" });
       const feeds = randomInputs(model.manifest.inputs, 4);
       const result = await model.run(feeds);
       const eager = await runEager(model.manifest.model.source, feeds);
@@ -175,3 +199,50 @@ for (const strategy of ["mini", "cicada"] as const) {
     }
   });
 }
+
+test("cicada's auto plan: whole when MiniLoader's whole-model weights are resident, pipeline when not", async () => {
+  // Over a megabyte of weights, so that the residency probe is meaningful.
+  const dir = join(root, "mlp");
+  const source = await writeMlp(dir, 4, 512);
+  await importModel(source, join(dir, "bundle"), { stages: 4 });
+  const bundleDir = join(dir, "bundle");
+  await prepareModel(runtime, bundleDir, "cicada");
+  const feeds = inputX(1, 512);
+  const eager = await runEager(source, feeds);
+  const check = async (expected: "whole" | "pipeline") => {
+    const model = await loadModel(runtime, bundleDir, { strategy: "cicada" });
+    assert.equal(model.plan, expected);
+    const { outputs } = await model.run(feeds);
+    await model.dispose();
+    assert.ok(similarity(outputs.y!.data, eager.outputs.y!.data).cosine >= 0.99999, expected);
+  };
+  // Just written by MiniLoader (and verified at build): resident.
+  await check("whole");
+  const files = await filesRead(runtime, bundleDir, "cicada");
+  await evictFiles(files);
+  if ((await residencyOf(files)).residentBytes !== 0) return; // fincore missing: cannot tell
+  await check("pipeline");
+});
+
+test("cicada's whole plan never trusts a corrupt whole-model graph: the entry is rebuilt", async () => {
+  const cacheRoot = join(root, "cache-whole");
+  const own = await createRuntime({ cacheRoot, workers: 1, intraOpNumThreads: 1 });
+  try {
+    const bundleDir = join(root, "tiny-resnet.bundle");
+    await prepareModel(own, bundleDir, "cicada");
+    const entryDir = join(cacheRoot, "miniloader", (await readdir(join(cacheRoot, "miniloader")))[0]!);
+    const data = join(entryDir, "whole.data");
+    const bytes = await readFile(data);
+    bytes[10]! ^= 0xff;
+    await writeFile(data, bytes);
+    const model = await loadModel(own, bundleDir, { strategy: "cicada", plan: "whole" });
+    const feeds = randomInputs(model.manifest.inputs, 4);
+    const result = await model.run(feeds);
+    await model.dispose();
+    const eager = await runEager(model.manifest.model.source, feeds);
+    assert.ok(similarity(result.outputs.logits!.data, eager.outputs.logits!.data).cosine >= 0.99999);
+    assert.notDeepEqual(await readFile(data), bytes, "the corrupt data file was replaced");
+  } finally {
+    await own.close();
+  }
+});

@@ -26,3 +26,22 @@ test("a file just read is resident; after eviction from the page cache it is not
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a range below a megabyte counts as resident; a file only partly in the page cache does not", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "cicada-resident-"));
+  try {
+    const file = join(dir, "w.bin");
+    const fd = openSync(file, "w");
+    writeSync(fd, Buffer.alloc(64 << 20, 7));
+    fsyncSync(fd);
+    closeSync(fd);
+    execFileSync("dd", [`if=${file}`, "iflag=nocache", "count=0"], { stdio: "ignore" });
+    assert.equal(looksResident(file, 0, (1 << 20) - 1), true, "too small to be worth probing");
+    // Read the start back in (the kernel's readahead takes up to 8 MiB more here): the probes further on
+    // still go to the disk.
+    execFileSync("dd", [`if=${file}`, "of=/dev/null", "bs=1M", "count=4"], { stdio: "ignore" });
+    assert.equal(looksResident(file, 0, 64 << 20), false);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -8,7 +8,7 @@ import { similarity } from "../../metrics/similarity.js";
 import { randomInputs } from "../../runtime/model-inputs.js";
 import { runEager } from "../../runtime/reference-runner.js";
 import { CicadaError } from "../../errors.js";
-import { intFlag } from "../flags.js";
+import { choiceFlag, intFlag } from "../flags.js";
 import { formatBytes, stageTable } from "../format-table.js";
 import { byteProgress, type Progress } from "../progress.js";
 import { COSINE_THRESHOLD, runPipelined } from "./run.js";
@@ -24,8 +24,10 @@ export function registerDemo(program: Command): void {
     )
     .option("--model <name>", "zoo model", DEMO_MODEL)
     .option("--stages <n>", "number of stages of the bundle")
-    .action(async (opts: { model: string; stages?: string }) => {
+    .option("--plan <p>", "auto, pipeline or whole (see cicada run --plan)", "auto")
+    .action(async (opts: { model: string; stages?: string; plan: string }) => {
       const stages = opts.stages !== undefined ? intFlag("--stages", opts.stages, 1) : undefined;
+      const plan = choiceFlag("--plan", opts.plan, ["auto", "pipeline", "whole"] as const);
       const bars = new Map<string, Progress>();
       const { bundleDir, modelPath } = await ensureZooBundle(opts.model, {
         ...(stages !== undefined ? { stages } : {}),
@@ -41,11 +43,16 @@ export function registerDemo(program: Command): void {
         `model ${modelPath}\nbundle ${bundleDir}: ${bundle.manifest.stages.length} stages, ${formatBytes(bundle.manifest.totalWeightBytes)}\n`,
       );
       const feeds = randomInputs(bundle.manifest.inputs, 0);
-      const { result: run, pipeline } = await runPipelined(bundle, "cicada", feeds);
+      const { result: run, pipeline } = await runPipelined(bundle, "cicada", feeds, undefined, { plan });
       process.stdout.write(stageTable(run.stages));
       process.stdout.write(
-        `cicada cold start (load + first run): ${run.totalMs.toFixed(1)} ms, pipeline utilisation ${pipeline.utilization.toFixed(3)}\n`,
+        `cicada cold start (load + first run): ${run.totalMs.toFixed(1)} ms, plan ${pipeline.plan}, pipeline utilisation ${pipeline.utilization.toFixed(3)}\n`,
       );
+      if (pipeline.plan === "whole" && plan === "auto") {
+        process.stdout.write(
+          `(the weights were in the page cache, so there was nothing for a pipeline to overlap: one whole-model session; --plan pipeline runs the ${bundle.manifest.stages.length} stages)\n`,
+        );
+      }
       const eager = await runEager(modelPath, feeds);
       process.stdout.write(
         `eager cold start (InferenceSession.create + run): ${eager.totalMs.toFixed(1)} ms\n`,

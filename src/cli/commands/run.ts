@@ -13,7 +13,7 @@ import type { HostTensor } from "../../runtime/host-tensor.js";
 import { randomInputs, readInputsFile, validateInputs } from "../../runtime/model-inputs.js";
 import { runEager, runSequential, type ReferenceRun } from "../../runtime/reference-runner.js";
 import { choiceFlag, intFlag } from "../flags.js";
-import { loadModel, prepareModel, type LoadOptions } from "../../runtime/load-model.js";
+import { loadModel, prepareModel, type LoadOptions, type PlanName } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
 import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
 import { UNITS, unitTimes, utilization } from "../../metrics/trace.js";
@@ -34,16 +34,24 @@ interface RunOptions {
   reference?: string;
   gantt?: string;
   prepack?: boolean;
+  plan: string;
 }
 
 function isBundle(target: string): boolean {
   return existsSync(target) && statSync(target).isDirectory() && existsSync(join(target, MANIFEST_FILE));
 }
 
+/** What a cold start through the runtime looked like: its plan, utilisation and units. */
+interface PipelineFacts {
+  plan: PlanName;
+  utilization: number;
+  units: ReturnType<typeof unitTimes>;
+}
+
 /** Timings and unit breakdown of one cold start through the runtime. */
 export interface PipelinedRun {
   result: ReferenceRun;
-  pipeline: { utilization: number; units: ReturnType<typeof unitTimes> };
+  pipeline: PipelineFacts;
 }
 
 /**
@@ -65,7 +73,7 @@ export async function runPipelined(
     const run = await model.run(feeds);
     const totalMs = performance.now() - t0;
     await model.dispose();
-    const pipeline = { utilization: utilization(run.trace), units: unitTimes(run.trace) };
+    const pipeline = { plan: model.plan, utilization: utilization(run.trace), units: unitTimes(run.trace) };
     if (gantt) {
       const title = `${bundle.manifest.model.name}: ${strategy} cold start (${totalMs.toFixed(1)} ms)`;
       await writeFileAtomic(gantt, ganttSvg(run.trace, title));
@@ -120,9 +128,15 @@ export function registerRun(program: Command): void {
       "--prepack",
       "ort-best, mini, cicada: let kernels prepack the mapped weights (faster warm runs of MatMul-heavy models, slower cold start)",
     )
+    .option(
+      "--plan <p>",
+      "cicada: auto (whole model when its weights are resident, else the pipeline), pipeline or whole",
+      "auto",
+    )
     .option("--json", "machine-readable output")
     .action(async (target: string, opts: RunOptions) => {
       const strategy = choiceFlag("--strategy", opts.strategy, RUN_STRATEGIES);
+      const plan = choiceFlag("--plan", opts.plan, ["auto", "pipeline", "whole"] as const);
       const seed = intFlag("--seed", opts.seed, 0, 2 ** 31 - 1);
       const bundle = isBundle(target) ? await openBundle(target) : undefined;
       if (!bundle && !existsSync(target)) throw new CicadaError("E_USAGE", `run: ${target} does not exist`);
@@ -134,10 +148,11 @@ export function registerRun(program: Command): void {
       validateInputs(inputSpecs, feeds, target);
 
       let result: ReferenceRun;
-      let pipeline: { utilization: number; units: ReturnType<typeof unitTimes> } | undefined;
+      let pipeline: PipelineFacts | undefined;
       if (bundle && strategy !== "sequential") {
         ({ result, pipeline } = await runPipelined(bundle, strategy, feeds, opts.gantt, {
           prepack: opts.prepack ?? false,
+          plan,
         }));
       } else if (strategy === "sequential") {
         if (!bundle)
@@ -217,7 +232,7 @@ export function registerRun(program: Command): void {
               `${u} work ${pipeline.units[u].workMs.toFixed(1)} / wait ${pipeline.units[u].waitMs.toFixed(1)} ms`,
           );
           process.stdout.write(
-            `pipeline utilisation ${pipeline.utilization.toFixed(3)}; ${units.join("; ")}\n`,
+            `plan ${pipeline.plan}; pipeline utilisation ${pipeline.utilization.toFixed(3)}; ${units.join("; ")}\n`,
           );
         }
         for (const o of outputs) process.stdout.write(`output ${o.name}: ${o.dtype} [${o.dims.join(",")}]\n`);
