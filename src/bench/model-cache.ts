@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createOnce } from "../format/atomic-output.js";
 import { importModel } from "../importer/import-model.js";
 import { generateZooModel } from "../zoo/registry.js";
+import { touchEntry } from "../runtime/cache-root.js";
 import { defaultCacheRoot } from "../runtime/runtime.js";
 
 type OnProgress = (phase: string, done: number, total: number) => void;
@@ -15,6 +16,7 @@ export async function ensureZooModel(name: string, seed = 0, onProgress?: OnProg
   await createOnce(dir, () =>
     generateZooModel(name, dir, { seed, onProgress: (d, t) => onProgress?.("generate", d, t) }),
   );
+  touchEntry(dir);
   return join(dir, "model.onnx");
 }
 
@@ -32,5 +34,6 @@ export async function ensureZooBundle(
       onProgress: (phase, d, t) => options.onProgress?.(`import ${phase}`, d, t),
     }),
   );
+  touchEntry(bundleDir);
   return { bundleDir, modelPath };
 }

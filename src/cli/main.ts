@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { isCicadaError } from "../errors.js";
 import { registerBench } from "./commands/bench.js";
+import { registerCache } from "./commands/cache.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -22,6 +23,7 @@ registerInspect(program);
 registerRun(program);
 registerBench(program);
 registerReport(program);
+registerCache(program);
 
 try {
   await program.parseAsync(process.argv);

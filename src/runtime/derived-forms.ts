@@ -10,6 +10,7 @@ import { CicadaError } from "../errors.js";
 import { createOnce, writeOutputDir } from "../format/atomic-output.js";
 import { readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
 import { decodeModel, encodeModel, externalLocation, isExternal } from "../format/onnx-io.js";
+import { touchEntry, writeOrigin } from "./cache-root.js";
 import { cpuSignature } from "./miniloader.js";
 import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
 
@@ -27,6 +28,7 @@ export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Prom
   );
   await createOnce(dir, () =>
     writeOutputDir(dir, async (tmp) => {
+      writeOrigin(tmp, bundle.dir);
       for (const stage of bundle.manifest.stages) {
         const [structure, weights] = await Promise.all([
           readStageStructure(bundle, stage.index),
@@ -44,6 +46,7 @@ export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Prom
       }
     }),
   );
+  touchEntry(dir);
   return files;
 }
 
@@ -70,6 +73,7 @@ export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Pro
   const dir = join(cacheRoot, "ort-best", key);
   await createOnce(dir, () =>
     writeOutputDir(dir, async (tmp) => {
+      writeOrigin(tmp, source);
       const session = await createSession(source, {
         graphOptimizationLevel: "all",
         optimizedModelFilePath: join(tmp, "model.onnx"),
@@ -82,5 +86,6 @@ export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Pro
       await releaseSession(session);
     }),
   );
+  touchEntry(dir);
   return join(dir, "model.onnx");
 }

@@ -13,6 +13,7 @@ import { CicadaError } from "../errors.js";
 import { readStageStructure, readStageWeights, stageExternalData, type Bundle } from "../format/bundle.js";
 import { writeFileAtomic } from "../format/atomic-output.js";
 import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
+import { touchEntry } from "./cache-root.js";
 import { mergeStages } from "./stage-merge.js";
 
 /** One optimised stage in the cache. */
@@ -244,7 +245,10 @@ export async function ensureOptimizedStages(
   const key = miniLoaderKey(bundle, options);
   const dir = join(miniLoaderDir(cacheRoot), key);
   const existing = await loadEntry(dir, key);
-  if (existing) return { entry: existing, built: false };
+  if (existing) {
+    touchEntry(dir);
+    return { entry: existing, built: false };
+  }
   await rm(dir, { recursive: true, force: true });
   await mkdir(miniLoaderDir(cacheRoot), { recursive: true });
   const tmp = join(miniLoaderDir(cacheRoot), `.${key}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -267,6 +271,7 @@ export async function ensureOptimizedStages(
     });
     const index = {
       key,
+      options: { prepack: options.prepack ?? false },
       ort: ORT_VERSION,
       cpu: cpuSignature(),
       bundle: bundle.dir,
