@@ -70,7 +70,10 @@ export interface ModelRun {
   outputs: Record<string, HostTensor>;
   /** Every unit task of the request; for the first (cold) request, the loading units too. */
   trace: Trace;
-  /** True if the request paid for (part of) a cold start. */
+  /**
+   * True if the request waited for (part of) a load: the first request while the model is loading, or one
+   * that had to rebuild a lost stage. A request that arrives after `loaded` resolved is warm.
+   */
   cold: boolean;
   /**
    * With `RunOptions.stageOutputs`: every stage's outputs, by tensor name (a whole-model strategy has one
@@ -172,9 +175,9 @@ class ModelHandle implements LoadedModel {
   loaded: Promise<void> = Promise.resolve();
   private readonly id = randomBytes(4).toString("hex");
   private readonly slots: StageSlot[];
-  private events: TraceEvent[] = [];
+  /** L, R and A tasks of loading (and of reloads) not yet handed to a request's trace. */
+  private loadEvents: TraceEvent[] = [];
   private loadStart = now();
-  private coldPending = true;
   private retriever: WeightRetriever | undefined;
   private entry: MiniLoaderEntry | undefined;
   private readonly onWorkerDied = (death: { worker: number }) => {
@@ -219,7 +222,7 @@ class ModelHandle implements LoadedModel {
   }
 
   private record(unit: Unit, stage: number, worker: string, start: number, end: number, bytes = 0): void {
-    this.events.push({ unit, stage, worker, start, end, bytes });
+    this.loadEvents.push({ unit, stage, worker, start, end, bytes });
   }
 
   /** Requests of this model outstanding per worker. */
@@ -376,7 +379,7 @@ class ModelHandle implements LoadedModel {
         scheduler: createScheduler(c.scheduler ? "priority" : "fifo"),
         memoryBudgetBytes: this.options.memoryBudgetBytes ?? 1 << 30,
         ...(this.options.chunkBytes ? { chunkBytes: this.options.chunkBytes } : {}),
-        onEvent: (e) => this.events.push(e),
+        onEvent: (e) => this.loadEvents.push(e),
       });
       this.retriever = retriever;
       retriever.start();
@@ -480,6 +483,9 @@ class ModelHandle implements LoadedModel {
     if (slot.state === "released") throw new CicadaError("E_USAGE", "the model was disposed");
     if (slot.state === "unloaded" || slot.state === "failed") {
       slot.ready = this.reloadStage(slot);
+      await slot.ready;
+      // A repaired model is loaded again.
+      if (this.slots.every((s) => s.state === "ready")) this.loaded = Promise.resolve();
     }
     await slot.ready;
   }
@@ -487,9 +493,10 @@ class ModelHandle implements LoadedModel {
   async run(feeds: Record<string, HostTensor>, options: RunOptions = {}): Promise<ModelRun> {
     validateInputs(this.manifest.inputs, feeds, this.bundle.dir);
     const requestStart = now();
-    const cold = this.coldPending;
-    this.coldPending = false;
-    if (!cold) this.events = [];
+    // Cold: the request waits for (part of) a load; its trace then holds the load's units.
+    const cold = this.slots.some((s) => s.state !== "ready");
+    // Each request has its own trace, so that concurrent requests on one handle do not mix theirs.
+    const events: TraceEvent[] = [];
     const stageSpecs =
       this.plan === "pipeline"
         ? this.manifest.stages.map((s) => ({ inputs: s.inputs.map((i) => i.name) }))
@@ -501,37 +508,34 @@ class ModelHandle implements LoadedModel {
     const outputNames = new Set(this.manifest.outputs.map((o) => o.name));
     const outputs: Record<string, HostTensor> = {};
     const stageOutputs: Record<string, HostTensor> | undefined = options.stageOutputs ? {} : undefined;
-    try {
-      for (const slot of this.slots) {
-        await this.stageReady(slot);
-        const stageFeeds: Record<string, HostTensor> = {};
-        for (const name of stageSpecs[slot.index]!.inputs) {
-          const t = live.get(name)!;
-          // Feeds are transferred to the worker: copy the caller's tensors, any activation read again later
-          // and, when asked, every stage output.
-          const keep =
-            graphInputs.has(name) || (lastUse.get(name) ?? -1) > slot.index || stageOutputs !== undefined;
-          stageFeeds[name] = keep ? { ...t, data: t.data.slice() } : t;
-          if (!keep) live.delete(name);
-        }
-        const r = await this.busy(slot.worker, this.runtime.pool.run(slot.worker, slot.key, stageFeeds));
-        this.record("E", slot.index, this.runtime.pool.workerName(slot.worker), r.start, r.end);
-        for (const [name, t] of Object.entries(r.outputs)) {
-          if (stageOutputs) stageOutputs[name] = t;
-          if (outputNames.has(name)) outputs[name] = t;
-          if ((lastUse.get(name) ?? -1) > slot.index) live.set(name, t);
-        }
+    for (const slot of this.slots) {
+      await this.stageReady(slot);
+      const stageFeeds: Record<string, HostTensor> = {};
+      for (const name of stageSpecs[slot.index]!.inputs) {
+        const t = live.get(name)!;
+        // Feeds are transferred to the worker: copy the caller's tensors, any activation read again later
+        // and, when asked, every stage output.
+        const keep =
+          graphInputs.has(name) || (lastUse.get(name) ?? -1) > slot.index || stageOutputs !== undefined;
+        stageFeeds[name] = keep ? { ...t, data: t.data.slice() } : t;
+        if (!keep) live.delete(name);
       }
-    } catch (e) {
-      if (cold) this.coldPending = true;
-      throw e;
+      const r = await this.busy(slot.worker, this.runtime.pool.run(slot.worker, slot.key, stageFeeds));
+      const worker = this.runtime.pool.workerName(slot.worker);
+      events.push({ unit: "E", stage: slot.index, worker, start: r.start, end: r.end, bytes: 0 });
+      for (const [name, t] of Object.entries(r.outputs)) {
+        if (stageOutputs) stageOutputs[name] = t;
+        if (outputNames.has(name)) outputs[name] = t;
+        if ((lastUse.get(name) ?? -1) > slot.index) live.set(name, t);
+      }
     }
+    const loading = cold ? this.loadEvents : [];
+    if (cold) this.loadEvents = [];
     const trace: Trace = {
       requestStart: cold ? Math.min(this.loadStart, requestStart) : requestStart,
       requestEnd: now(),
-      events: this.events,
+      events: [...loading, ...events],
     };
-    this.events = [];
     return stageOutputs ? { outputs, trace, cold, stageOutputs } : { outputs, trace, cold };
   }
 

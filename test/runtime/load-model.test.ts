@@ -246,3 +246,24 @@ test("cicada's whole plan never trusts a corrupt whole-model graph: the entry is
     await own.close();
   }
 });
+
+test("a request after the load finished is warm; concurrent requests on one handle each get their own trace", async () => {
+  const bundleDir = join(root, "tiny-llama.bundle");
+  const manifest = JSON.parse(await readFile(join(bundleDir, "manifest.json"), "utf8")) as Manifest;
+  const feeds = randomInputs(manifest.inputs, 8);
+  const model = await loadModel(runtime, bundleDir, { strategy: "mini" });
+  await model.loaded;
+  const after = await model.run(feeds);
+  assert.equal(after.cold, false, "the load was over when the request came");
+  assert.ok(after.trace.events.every((e) => e.unit === "E"));
+  const runs = await Promise.all([1, 2, 3].map(() => model.run(feeds)));
+  for (const r of runs) {
+    assert.deepEqual(
+      r.trace.events.map((e) => `${e.unit}${e.stage}`),
+      manifest.stages.map((s) => `E${s.index}`),
+      "one execution per stage, of this request only",
+    );
+    assert.deepEqual(r.outputs.logits!.data, after.outputs.logits!.data);
+  }
+  await model.dispose();
+});
