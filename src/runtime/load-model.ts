@@ -191,6 +191,8 @@ class ModelHandle implements LoadedModel {
     readonly strategy: StrategyName,
     private readonly options: LoadOptions,
     readonly plan: PlanName,
+    /** cicada: when choosing the plan took place (part of construction: it reads MiniLoader's entry). */
+    private readonly planning?: { start: number; end: number; entry?: MiniLoaderEntry },
   ) {
     this.manifest = bundle.manifest;
     const count = plan === "pipeline" ? bundle.manifest.stages.length : 1;
@@ -262,7 +264,8 @@ class ModelHandle implements LoadedModel {
 
   /** Starts the cold start: every stage's loading is under way when this returns. */
   start(): void {
-    this.loadStart = now();
+    this.loadStart = this.planning?.start ?? now();
+    if (this.planning) this.record("L", 0, "main", this.planning.start, this.planning.end);
     for (const s of this.slots) this.transition(s, "loading");
     const loaders = this.loadAll();
     this.slots.forEach((slot, i) => {
@@ -291,11 +294,9 @@ class ModelHandle implements LoadedModel {
   private async loadWhole(): Promise<void> {
     const slot = this.slots[0]!;
     if (COMPONENTS[this.strategy].miniLoader) {
-      // cicada's whole plan: MiniLoader's whole-model graph, its weights resident and verified already.
-      const l0 = now();
-      const { entry } = await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot);
-      this.record("L", 0, "main", l0, now());
-      const whole = entry.whole!;
+      // cicada's whole plan: MiniLoader's whole-model graph (found by the planner), its weights resident
+      // and verified already.
+      const whole = this.planning!.entry!.whole!;
       await this.create(slot, "A", { path: whole.modelPath }, this.mapped, whole.dataBytes);
     } else if (this.strategy === "eager") {
       // What a Node.js user does today: InferenceSession.create(model.onnx) with default options.
@@ -562,18 +563,25 @@ export async function loadModel(
   options: LoadOptions,
 ): Promise<LoadedModel> {
   const bundle = await openBundle(bundleDir);
-  const plan = await choosePlan(runtime, bundle, options);
-  const model = new ModelHandle(runtime, bundle, options.strategy, options, plan);
+  const start = now();
+  const { plan, entry } = await choosePlan(runtime, bundle, options);
+  const planning =
+    options.strategy === "cicada" ? { start, end: now(), ...(entry ? { entry } : {}) } : undefined;
+  const model = new ModelHandle(runtime, bundle, options.strategy, options, plan, planning);
   model.start();
   return model;
 }
 
 /** The plan of a load (see {@link LoadOptions.plan}). */
-async function choosePlan(runtime: Runtime, bundle: Bundle, options: LoadOptions): Promise<PlanName> {
-  if (!COMPONENTS[options.strategy].staged) return "whole";
+async function choosePlan(
+  runtime: Runtime,
+  bundle: Bundle,
+  options: LoadOptions,
+): Promise<{ plan: PlanName; entry?: MiniLoaderEntry }> {
+  if (!COMPONENTS[options.strategy].staged) return { plan: "whole" };
   const asked = options.plan ?? "auto";
-  if (options.strategy !== "cicada" || asked === "pipeline") return "pipeline";
-  const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
+  if (options.strategy !== "cicada" || asked === "pipeline") return { plan: "pipeline" };
+  let { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
   if (!entry.whole) {
     if (asked === "whole") {
       throw new CicadaError(
@@ -581,16 +589,17 @@ async function choosePlan(runtime: Runtime, bundle: Bundle, options: LoadOptions
         `plan 'whole': ${bundle.dir} has ${bundle.manifest.totalWeightBytes} bytes of weights, more than the ${WHOLE_MODEL_MAX_BYTES} MiniLoader builds a whole-model graph for`,
       );
     }
-    return "pipeline";
+    return { plan: "pipeline" };
   }
-  if (asked === "auto" && !looksResident(entry.whole.dataPath, 0, entry.whole.dataBytes)) return "pipeline";
+  if (asked === "auto" && !looksResident(entry.whole.dataPath, 0, entry.whole.dataBytes))
+    return { plan: "pipeline" };
   // Resident (or asked for): checked against its checksum unless already verified; a corrupt entry is
   // removed, rebuilt from the bundle and used.
   try {
     await verifyEntry(entry, [entry.whole]);
   } catch (e) {
     if (!isCicadaError(e, "E_BUNDLE_CHECKSUM")) throw e;
-    await ensureOptimizedStages(bundle, runtime.cacheRoot);
+    ({ entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot));
   }
-  return "whole";
+  return { plan: "whole", entry };
 }
