@@ -18,6 +18,14 @@ export const ERROR_CODES = {
   E_INPUT_SHAPE: "an input tensor has the wrong shape",
   E_INPUT_DTYPE: "an input tensor has the wrong element type",
   E_RUNTIME: "onnxruntime failed to build or run a session",
+  E_REQUEST: "an HTTP request is malformed: not JSON, a field missing or of the wrong type, binary data of the wrong size (it names the field)",
+  E_MODEL_UNKNOWN: "no served model has that name",
+  E_ROUTE_UNKNOWN: "no endpoint has that path",
+  E_METHOD_NOT_ALLOWED: "the endpoint exists but not for that HTTP method",
+  E_BODY_TOO_LARGE: "a request body is larger than the server's --max-body-bytes",
+  E_QUEUE_FULL: "a model's request queue is full (--max-queue)",
+  E_UNAVAILABLE: "the server is shutting down and takes no new requests",
+  E_TIMEOUT: "a request took longer than the server's --timeout-ms",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
