@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   E_QUEUE_FULL: "a model's request queue is full (--max-queue)",
   E_UNAVAILABLE: "the server is shutting down and takes no new requests",
   E_TIMEOUT: "a request took longer than the server's --timeout-ms",
+  E_TRACE_FORMAT: "a trace file is not in a supported format or has a malformed line (it names the line and field)",
+  E_INSTANCE_START: "an instance process of the platform failed to start or to announce its port",
+  E_INSTANCE_DIED: "an instance process of the platform died or stopped answering while serving a request",
+  E_HOST_MEMORY: "a load would exceed the platform's --host-memory-mb or --instance-memory-mb and nothing idle can be evicted",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
