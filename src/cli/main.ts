@@ -7,6 +7,7 @@ import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
+import { registerServe } from "./commands/serve.js";
 import { registerZoo } from "./commands/zoo.js";
 
 const program = new Command("cicada")
@@ -22,6 +23,7 @@ registerInspect(program);
 registerRun(program);
 registerBench(program);
 registerReport(program);
+registerServe(program);
 
 try {
   await program.parseAsync(process.argv);
