@@ -5,10 +5,11 @@
 // with the status their code maps to (and the code in `x-cicada-error`).
 import { readFileSync } from "node:fs";
 import { CicadaError, isCicadaError, type ErrorCode } from "../errors.js";
-import { now, unitTimes, utilization, UNITS } from "../metrics/trace.js";
+import { now } from "../metrics/trace.js";
 import { isStrategy, STRATEGIES, type StrategyName } from "../runtime/strategy.js";
 import { readInstanceMemory } from "./instance-memory.js";
-import type { HostedRun, ModelHost } from "./model-host.js";
+import { Deadline } from "./deadline.js";
+import type { ModelHost } from "./model-host.js";
 import {
   parseOrThrow,
   RepositoryIndexSchema,
@@ -16,6 +17,7 @@ import {
   tensorMetadata,
 } from "./protocol-schemas.js";
 import { optionalJson, readBody } from "./request-body.js";
+import { runFacts } from "./run-facts.js";
 import { decodeInferRequest, encodeOutputs, inferResponseBody } from "./tensor-codec.js";
 
 /** Options of {@link createInferenceServer}. */
@@ -141,35 +143,6 @@ function strategyParam(value: unknown, field: string): StrategyName | undefined 
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
-/** Response parameters and headers of a run: the cold-start facts. */
-function runFacts(
-  run: HostedRun,
-  latencyMs: number,
-): { parameters: Record<string, unknown>; headers: Record<string, string> } {
-  const units = unitTimes(run.trace);
-  const unitJson = Object.fromEntries(
-    UNITS.map((u) => [u, { workMs: round(units[u].workMs), waitMs: round(units[u].waitMs) }]),
-  );
-  const timing = [
-    `queue;dur=${run.queueMs.toFixed(2)}`,
-    ...(run.loadMs !== null ? [`load;dur=${run.loadMs.toFixed(2)}`] : []),
-    ...UNITS.map((u) => `${u};dur=${units[u].workMs.toFixed(2)}`),
-    `total;dur=${latencyMs.toFixed(2)}`,
-  ];
-  return {
-    parameters: {
-      cicada_cold: run.cold,
-      cicada_strategy: run.strategy,
-      cicada_load_ms: run.loadMs === null ? null : round(run.loadMs),
-      cicada_queue_ms: round(run.queueMs),
-      cicada_latency_ms: round(latencyMs),
-      cicada_utilization: round(utilization(run.trace)),
-      cicada_units: JSON.stringify(unitJson),
-    },
-    headers: { "x-cicada-cold": run.cold ? "1" : "0", "server-timing": timing.join(", ") },
-  };
-}
-
 class Handlers {
   draining = false;
 
@@ -232,70 +205,50 @@ class Handlers {
     );
   }
 
-  /** Runs `work` under the per-request deadline, measured from the request's arrival. */
-  private async withDeadline<T>(
-    ctx: Context,
-    what: string,
-    work: (signal: AbortSignal) => Promise<T>,
-  ): Promise<T> {
-    const controller = new AbortController();
-    const left = this.options.timeoutMs - (now() - ctx.received);
-    const timer = setTimeout(
-      () =>
-        controller.abort(
-          new CicadaError(
-            "E_TIMEOUT",
-            `${what}: no answer within ${this.options.timeoutMs} ms (--timeout-ms)`,
-          ),
-        ),
-      Math.max(0, left),
-    );
-    try {
-      return await new Promise<T>((resolve, reject) => {
-        controller.signal.addEventListener("abort", () => reject(controller.signal.reason as Error), {
-          once: true,
-        });
-        work(controller.signal).then(resolve, reject);
-      });
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   async infer(ctx: Context): Promise<Response> {
     this.refuseWhenDraining();
     const name = this.model(ctx);
     const manifest = this.host.manifest(name);
     // Admitted before the body is read: the queue bound also bounds the bodies held.
     const ticket = this.host.admit(name);
+    const deadline = new Deadline(ctx.received, this.options.timeoutMs, `model ${name}`);
     let handedOver = false;
     try {
-      return await this.withDeadline(ctx, `model ${name}`, async (signal) => {
-        const body = await readBody(ctx.request, this.options.maxBodyBytes, signal);
-        const decoded = decodeInferRequest(body, ctx.request.headers.get("inference-header-content-length"), {
-          name,
-          inputs: manifest.inputs,
-          outputs: manifest.outputs,
-        });
-        handedOver = true;
-        const run = await this.host.infer(name, ticket, decoded.feeds, signal);
-        const encoded = encodeOutputs(decoded.outputs, run.outputs);
-        const facts = runFacts(run, now() - ctx.received);
-        const head = {
-          model_name: name,
-          model_version: MODEL_VERSION,
-          ...(decoded.id !== undefined ? { id: decoded.id } : {}),
-          parameters: facts.parameters,
-        };
-        const { body: out, headerLength } = inferResponseBody(head, encoded);
-        const headers: Record<string, string> = {
-          ...facts.headers,
-          "content-type": headerLength === undefined ? "application/json" : "application/octet-stream",
-          ...(headerLength === undefined ? {} : { "inference-header-content-length": String(headerLength) }),
-        };
-        return new Response(out, { status: 200, headers });
+      const body = await deadline.race(readBody(ctx.request, this.options.maxBodyBytes, deadline.signal));
+      const decoded = decodeInferRequest(body, ctx.request.headers.get("inference-header-content-length"), {
+        name,
+        inputs: manifest.inputs,
+        outputs: manifest.outputs,
       });
+      const own = decoded.parameters.cicada_timeout_ms;
+      if (own !== undefined) {
+        if (typeof own !== "number" || !(own > 0)) {
+          throw new CicadaError(
+            "E_REQUEST",
+            `field 'parameters.cicada_timeout_ms': expected a positive number, found ${JSON.stringify(own)}`,
+          );
+        }
+        deadline.shorten(own, "parameters.cicada_timeout_ms");
+      }
+      handedOver = true;
+      const run = await deadline.race(this.host.infer(name, ticket, decoded.feeds, deadline.signal));
+      const encoded = encodeOutputs(decoded.outputs, run.outputs);
+      const facts = runFacts(run, now() - ctx.received);
+      const head = {
+        model_name: name,
+        model_version: MODEL_VERSION,
+        ...(decoded.id !== undefined ? { id: decoded.id } : {}),
+        parameters: facts.parameters,
+      };
+      const { body: out, headerLength } = inferResponseBody(head, encoded);
+      const headers: Record<string, string> = {
+        ...facts.headers,
+        "content-type": headerLength === undefined ? "application/json" : "application/octet-stream",
+        ...(headerLength === undefined ? {} : { "inference-header-content-length": String(headerLength) }),
+      };
+      return new Response(out, { status: 200, headers });
     } finally {
+      deadline.clear();
       if (!handedOver) ticket.release();
     }
   }
@@ -327,9 +280,10 @@ class Handlers {
       );
     }
     const t0 = now();
-    const info = await this.withDeadline(ctx, `load of ${name}`, () =>
-      this.host.load(name, fromQuery ?? fromBody),
-    );
+    const deadline = new Deadline(ctx.received, this.options.timeoutMs, `load of ${name}`);
+    const info = await deadline
+      .race(this.host.load(name, fromQuery ?? fromBody))
+      .finally(() => deadline.clear());
     return json(200, { ...info, load_ms: round(now() - t0) });
   }
 

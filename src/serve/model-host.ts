@@ -36,6 +36,8 @@ export interface ModelInfo {
   strategy: StrategyName;
   /** When the current load completed (ISO 8601), null if not loaded. */
   loadedAt: string | null;
+  /** Requests admitted (running, waiting, or receiving their body). */
+  queued: number;
 }
 
 /** The result of one inference request. */
@@ -272,6 +274,7 @@ export class ModelHost {
       state,
       strategy: entry.pending?.strategy ?? entry.strategy,
       loadedAt: state === "READY" && s?.loadedAt ? s.loadedAt.toISOString() : null,
+      queued: entry.queue.admitted,
     };
   }
 
