@@ -39,7 +39,7 @@ export function startServer(
   let stderr = "";
   let stdout = "";
   let started = false;
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code, signal) => {
       running.delete(child);
@@ -60,7 +60,7 @@ export function startServer(
       child.kill("SIGKILL");
       reject(new Error(`cicada serve did not listen within ${timeoutMs} ms:\n${stderr}`));
     }, timeoutMs);
-    child.stdout!.on("data", (d: Buffer) => {
+    child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();
       const newline = stdout.indexOf("\n");
       if (newline < 0 || started) return;
