@@ -241,7 +241,8 @@ export class Dispatcher {
 
   /** Books after a request: the model stays (ready) unless the instance is stateless or the request failed. */
   private settle(instance: Instance, model: string, ok: boolean): void {
-    if (instance.state === "evicted" || instance.state !== "busy") return;
+    // An instance being killed stays busy until its exit makes it evicted: nothing is routed to it.
+    if (instance.state !== "busy" || instance.stopping || instance.child.killed) return;
     if (this.policy.statelessInstances) instance.models.clear();
     else if (ok) instance.models.set(model, { state: "ready", lastUsed: now() });
     else if (instance.models.get(model)?.state !== "ready") instance.models.delete(model);

@@ -214,6 +214,8 @@ export class InstancePool extends EventEmitter {
               resolve();
             });
             c.kill("SIGTERM");
+            // A stopped process (SIGSTOP) would hold the signal until it is continued.
+            c.kill("SIGCONT");
           }),
       ),
     );
