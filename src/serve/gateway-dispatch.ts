@@ -233,7 +233,11 @@ export class Dispatcher {
           : e,
       );
     } finally {
-      if (ownsLoad) this.ledger.endLoad(instance.id, ok);
+      if (ownsLoad) {
+        // A fresh sample: a short load may fall between two periodic ones.
+        this.pool.sample();
+        this.ledger.endLoad(instance.id, ok);
+      }
       this.settle(instance, p.model, ok);
       this.pump();
     }
@@ -274,10 +278,11 @@ export class Dispatcher {
   private unload(instance: Instance, model: string): void {
     this.stats.unloads++;
     this.unloading++;
+    const before = this.ledger.instanceBytes(instance.id);
     instance.models.delete(model);
     if (instance.models.size === 0 && instance.state !== "cold")
       instance.transition("cold", `unloaded ${model}`);
-    instance
+    void instance
       .request("POST", `/v2/repository/models/${encodeURIComponent(model)}/unload`, {}, 30_000)
       .then(
         (r) => {
@@ -290,6 +295,7 @@ export class Dispatcher {
       .finally(() => {
         this.unloading--;
         this.pool.sample();
+        this.ledger.unloaded(instance.id, model, before);
         this.pump();
       });
   }
@@ -312,6 +318,7 @@ export class Dispatcher {
     } catch (e) {
       this.o.log?.(`[gateway] preload of ${model} on ${instance.id}: ${(e as Error).message}`);
     } finally {
+      this.pool.sample();
       this.ledger.endLoad(instance.id, ok);
       if (instance.state !== "evicted") {
         if (ok) instance.models.set(model, { state: "ready", lastUsed: now() });

@@ -3,7 +3,9 @@
 // learned: the rise of the instance's PSS from the start of the load to its sampled peak, per model, kept
 // apart for a model's first copy on the host and for further copies (which share its mapped weights), so
 // sharing shows in the decisions as it does in /proc. Until a model was seen loading, its cost is guessed
-// from its weight bytes. The ledger decides; the gateway carries out its evictions.
+// from its weight bytes. An unload may not lower the instance's PSS (malloc keeps freed memory for reuse):
+// what it did not give back is kept as the instance's slack, which its next load uses before new memory.
+// The ledger decides; the gateway carries out its evictions.
 //
 // Host memory = Σ over instances of (PSS − PSS of shmem) + the larger of Σ PSS of shmem and the bytes
 // pinned on tmpfs: weight files kept on tmpfs (shared-weights) are host memory whether or not an instance
@@ -30,6 +32,8 @@ interface LoadInFlight {
   need: number;
   baseline: number;
   peak: number;
+  /** The load may reuse memory freed in the process before (then its rise teaches nothing). */
+  reused: boolean;
 }
 
 const MiB = 2 ** 20;
@@ -40,6 +44,8 @@ export class MemoryLedger {
   private readonly current = new Map<string, InstanceMemory>();
   private readonly loads = new Map<string, LoadInFlight>();
   private readonly learned = new Map<string, number>();
+  /** Per instance: memory its unloads freed that its PSS still shows (malloc keeps it for reuse). */
+  private readonly slack = new Map<string, number>();
   /** Bytes of weight files pinned on tmpfs (shared-weights). */
   pinnedBytes = 0;
 
@@ -60,6 +66,7 @@ export class MemoryLedger {
   remove(id: string): void {
     this.current.delete(id);
     this.loads.delete(id);
+    this.slack.delete(id);
   }
 
   /** The last sample of instance `id`. */
@@ -110,18 +117,36 @@ export class MemoryLedger {
     );
   }
 
+  /** What loading `model` on instance `id` adds to the host: its estimate less the instance's slack. */
+  needOn(id: string, model: string, copy: boolean): number {
+    return Math.max(0, this.estimate(model, copy) - (this.slack.get(id) ?? 0));
+  }
+
   /** A load (or a cold request) of `model` starts on instance `id`. */
   beginLoad(id: string, model: string, copy: boolean): void {
     const baseline = this.instanceBytes(id);
     const key = MemoryLedger.key(model, copy);
-    this.loads.set(id, { model, key, need: this.estimate(model, copy), baseline, peak: baseline });
+    const need = this.needOn(id, model, copy);
+    const slack = this.slack.get(id) ?? 0;
+    this.slack.set(id, Math.max(0, slack - this.estimate(model, copy)));
+    this.loads.set(id, { model, key, need, baseline, peak: baseline, reused: slack > 0 });
+  }
+
+  /**
+   * An unload of `model` on `id` ended; `beforeBytes` is the instance's PSS before it. What the model took
+   * and the PSS did not give back stays as slack that the instance's next load reuses.
+   */
+  unloaded(id: string, model: string, beforeBytes: number): void {
+    const freed = Math.max(0, beforeBytes - this.instanceBytes(id));
+    const footprint = this.estimate(model, false);
+    this.slack.set(id, (this.slack.get(id) ?? 0) + Math.max(0, footprint - freed));
   }
 
   /** The load on `id` ended (`ok`: it completed, so its cost is learned from the samples). */
   endLoad(id: string, ok: boolean): void {
     const load = this.loads.get(id);
     this.loads.delete(id);
-    if (!load || !ok) return;
+    if (!load || !ok || load.reused) return;
     const rise = Math.max(0, Math.max(load.peak, this.instanceBytes(id)) - load.baseline);
     const prev = this.learned.get(load.key);
     this.learned.set(load.key, prev === undefined ? rise : (prev + rise) / 2);
@@ -140,16 +165,17 @@ export class MemoryLedger {
    * evict, wait while something is in flight (it may free memory), else refuse.
    */
   plan(target: InstanceView, model: string, instances: readonly InstanceView[], copy: boolean): LoadPlan {
-    const need = this.estimate(model, copy);
+    const need = this.needOn(target.id, model, copy);
+    // The target's own models first (what it frees, it reuses), then by least recent use.
     const lru = (views: readonly InstanceView[]) =>
       views
         .filter((i) => i.state === "cold" || i.state === "warm" || i.state === "idle" || i.id === target.id)
         .flatMap((i) =>
           [...i.models]
             .filter(([m, s]) => s.state === "ready" && !(i.id === target.id && m === model))
-            .map(([m, s]) => ({ instance: i.id, model: m, lastUsed: s.lastUsed })),
+            .map(([m, s]) => ({ instance: i.id, model: m, lastUsed: s.lastUsed, own: i.id === target.id })),
         )
-        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+        .sort((a, b) => Number(b.own) - Number(a.own) || a.lastUsed - b.lastUsed)[0];
     const { instanceBytes: perInstance, hostBytes: host } = this.limits;
     if (perInstance !== undefined && this.instanceBytes(target.id) + need > perInstance) {
       const own = lru([target]);

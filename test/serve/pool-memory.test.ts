@@ -113,3 +113,35 @@ test("plans under an instance limit: evict the instance's own models first, else
   l.update("a", mem(250));
   assert.deepEqual(l.plan(empty, "m", [empty], false), { kind: "go" });
 });
+
+test("slack: memory an unload freed inside the process is reused by its next load before new memory", () => {
+  const l = new MemoryLedger({ hostBytes: 500 * MiB }, () => 100 * MiB);
+  l.update("a", mem(300));
+  l.beginLoad("a", "m", false);
+  l.update("a", mem(420));
+  l.endLoad("a", true);
+  assert.equal(l.estimate("m", false), 120 * MiB);
+  // The unload gives back only 20 MiB to the OS: 100 MiB stay reusable by instance a, not by b.
+  l.update("a", mem(400));
+  l.unloaded("a", "m", 420 * MiB);
+  assert.equal(l.needOn("a", "n", false), 0);
+  assert.equal(l.needOn("b", "n", false), 100 * MiB);
+  const a = view("a", "idle");
+  assert.deepEqual(l.plan(a, "n", [a], false), { kind: "go" }, "400 MiB + 0 fits in 500");
+  l.beginLoad("a", "n", false);
+  l.update("a", mem(450));
+  l.endLoad("a", true);
+  assert.equal(l.estimate("n", false), 100 * MiB, "a load that reused slack teaches nothing");
+});
+
+test("evictions prefer the target instance's own models (what it frees, it reuses)", () => {
+  const l = new MemoryLedger({ hostBytes: 100 * MiB }, () => 50 * MiB);
+  l.update("a", mem(60));
+  l.update("b", mem(60));
+  const a = view("a", "idle", { mine: 100 });
+  const b = view("b", "idle", { older: 1 });
+  assert.deepEqual(l.plan(a, "m", [a, b], false), {
+    kind: "evict",
+    action: { kind: "unload", instance: "a", model: "mine" },
+  });
+});
