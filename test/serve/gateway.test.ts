@@ -10,12 +10,14 @@ import type { Platform } from "../../src/serve/platform.js";
 import { infer, testPlatform, tinyBundles } from "./platform-fixtures.js";
 
 const fx = await tinyBundles("cicada-gateway-");
-let platform: Platform | undefined;
+const platform: Platform = await testPlatform(fx.root, [fx.resnet, fx.opt], {
+  instances: 2,
+  maxBodyBytes: 1 << 20,
+});
 test.after(async () => {
-  await platform?.close();
+  await platform.close();
   await fx.cleanup();
 });
-platform = await testPlatform(fx.root, [fx.resnet, fx.opt], { instances: 2, maxBodyBytes: 1 << 20 });
 const url = platform.url;
 
 /** The outputs of a binary infer response: header JSON, then each binary output's bytes. */
