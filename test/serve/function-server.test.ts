@@ -164,9 +164,9 @@ test("bad requests get 400, 404, 405 and 413 with an error naming the field; the
     "E_INPUT_DTYPE",
     /must be FP32, found INT64/,
   );
-  const wrongShape = {
+  const wrongShape: Record<string, HostTensor> = {
     input: { dtype: "float32", dims: [1, 3, 32, 128], data: new Float32Array(3 * 64 * 64) },
-  } as const;
+  };
   await expectError(
     await infer("tiny-resnet", jsonRequest(wrongShape)),
     400,
