@@ -5,6 +5,8 @@ import { registerBench } from "./commands/bench.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerPlatform } from "./commands/platform.js";
+import { registerReplay } from "./commands/replay.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
 import { registerServe } from "./commands/serve.js";
@@ -24,6 +26,8 @@ registerRun(program);
 registerBench(program);
 registerReport(program);
 registerServe(program);
+registerPlatform(program);
+registerReplay(program);
 
 try {
   await program.parseAsync(process.argv);
