@@ -1,0 +1,240 @@
+// What `cicada replay --out DIR` writes: replay.json (the configuration, the machine, every run's summary,
+// counters and instance lifecycles), raw/<policy>-<strategy>.json (every request and the memory timeline),
+// report.md (the table per policy × strategy: p50/p95/p99, cold starts, rejections, host memory) and the SVG
+// figures, drawn with the project's chart kit. The directory appears whole or not at all.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeOutputDir } from "../format/atomic-output.js";
+import type { ReplayResult, ReplayRun } from "../serve/replay-run.js";
+import { mdTable } from "./report-tables.js";
+import { STRATEGY_COLOURS } from "./run-groups.js";
+import { figure, PALETTE } from "./svg-chart.js";
+import { categoryPanel, linePanel } from "./svg-panels.js";
+
+const MiB = 2 ** 20;
+const mib = (b: number) => (Number.isFinite(b) ? (b / MiB).toFixed(0) : "–");
+const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : "–");
+const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : "–");
+
+/** "keep-alive × cicada". */
+export function runLabel(r: { policy: string; strategy: string }): string {
+  return `${r.policy} × ${r.strategy}`;
+}
+
+/** The summary of a replay without its raw data (what replay.json and --json hold). */
+export function replaySummaryJson(result: ReplayResult) {
+  return {
+    config: result.config,
+    machine: result.machine,
+    runs: result.runs.map(({ records: _r, timeline: _t, ...run }) => run),
+  };
+}
+
+/** The report's table: one row per run. */
+export function replayTable(result: ReplayResult): string {
+  const baseline = result.runs.find((r) => r.policy === "stateless" && r.strategy === "eager");
+  const rows = result.runs.map((r) => {
+    const s = r.summary;
+    const vsBase =
+      baseline && r !== baseline ? `${(s.latencyMs.p99 / baseline.summary.latencyMs.p99).toFixed(2)}x` : "–";
+    return [
+      runLabel(r),
+      `${s.ok}/${s.sent}`,
+      String(s.rejected),
+      String(s.timedOut + s.failed),
+      ms(s.latencyMs.p50),
+      ms(s.latencyMs.p95),
+      ms(s.latencyMs.p99),
+      vsBase,
+      `${s.coldStarts} (${pct(s.coldShare)})`,
+      ms(s.coldLoadMsMedian),
+      `${mib(s.memory.hostPeakBytes)} / ${mib(s.memory.hostMeanBytes)}`,
+      `${mib(s.memory.rssSumPeakBytes)} / ${mib(s.memory.rssSumMeanBytes)}`,
+      `${mib(s.memory.anonSumPeakBytes)} / ${mib(s.memory.anonSumMeanBytes)}`,
+    ];
+  });
+  return mdTable(
+    [
+      "policy × strategy",
+      "ok/sent",
+      "429",
+      "504/other",
+      "p50 ms",
+      "p95 ms",
+      "p99 ms",
+      "p99 vs stateless × eager",
+      "cold starts (share)",
+      "cold load median ms",
+      "host PSS peak / mean MiB",
+      "Σ RSS peak / mean MiB",
+      "Σ RssAnon peak / mean MiB",
+    ],
+    rows,
+  );
+}
+
+const colourOf = (r: ReplayRun, i: number) =>
+  r.policy === "stateless" ? STRATEGY_COLOURS[r.strategy] : (PALETTE[i % PALETTE.length] ?? "#000000");
+
+/** The figures: latency percentiles, cold starts and rejections, memory over time, the trace's arrivals. */
+export function replayCharts(result: ReplayResult): { file: string; title: string; svg: string }[] {
+  const runs = result.runs;
+  const c = result.config;
+  const subtitle = `${c.trace.source}: ${c.trace.invocations} invocations over ${c.trace.minutes} min, replayed ${c.timeScale}x faster on ${c.instances} instance(s); models ${c.models.map((m) => m.name).join(", ")}; ${result.machine.cpuModel}, ${result.machine.cores} cores`;
+  const percentiles = ["p50", "p95", "p99"] as const;
+  const latency = figure({
+    title: "Request latency per policy × strategy (client side, ms; log scale)",
+    subtitle,
+    legend: percentiles.map((p, i) => ({ label: p, colour: PALETTE[i]! })),
+    columns: 1,
+    panelWidth: Math.max(640, 120 * runs.length),
+    panels: [
+      categoryPanel({
+        yLabel: "latency (ms)",
+        log: true,
+        groups: runs.map((r) => ({
+          label: runLabel(r),
+          items: percentiles.map((p, i) => ({
+            kind: "bar" as const,
+            value: r.summary.latencyMs[p],
+            colour: PALETTE[i]!,
+            label: ms(r.summary.latencyMs[p]),
+            tooltip: `${runLabel(r)} ${p}: ${ms(r.summary.latencyMs[p])} ms`,
+          })),
+        })),
+      }),
+    ],
+  });
+  const cold = figure({
+    title: "Cold starts and refused requests per policy × strategy",
+    subtitle,
+    columns: 2,
+    panels: [
+      categoryPanel({
+        title: "cold starts (share of successful requests, %)",
+        yLabel: "%",
+        groups: runs.map((r, i) => ({
+          label: runLabel(r),
+          items: [
+            {
+              kind: "bar" as const,
+              value: 100 * r.summary.coldShare,
+              colour: colourOf(r, i),
+              label: String(r.summary.coldStarts),
+            },
+          ],
+        })),
+      }),
+      categoryPanel({
+        title: "refused: queue full (429) and past the deadline (504)",
+        yLabel: "requests",
+        groups: runs.map((r) => ({
+          label: runLabel(r),
+          items: [
+            {
+              kind: "bar" as const,
+              value: r.summary.rejected,
+              colour: PALETTE[3]!,
+              label: String(r.summary.rejected),
+            },
+            {
+              kind: "bar" as const,
+              value: r.summary.timedOut + r.summary.failed,
+              colour: PALETTE[4]!,
+              label: String(r.summary.timedOut + r.summary.failed),
+            },
+          ],
+        })),
+      }),
+    ],
+  });
+  const series = (field: "hostBytes" | "rssSumBytes") =>
+    runs.map((r, i) => ({
+      label: runLabel(r),
+      colour: colourOf(r, i),
+      points: r.timeline.map((p): [number, number] => [p.t / 1000, p[field] / MiB]),
+    }));
+  const memory = figure({
+    title: "Host memory over the replay",
+    subtitle,
+    legend: runs.map((r, i) => ({ label: runLabel(r), colour: colourOf(r, i), style: "line" as const })),
+    columns: 2,
+    panels: [
+      linePanel({
+        title: "host memory: Σ PSS of the instances (+ pinned tmpfs weights)",
+        xLabel: "s since the replay started",
+        yLabel: "MiB",
+        series: series("hostBytes"),
+      }),
+      linePanel({
+        title: "Σ RSS of the instances (shared pages counted once per instance)",
+        xLabel: "s since the replay started",
+        yLabel: "MiB",
+        series: series("rssSumBytes"),
+      }),
+    ],
+    notes: [
+      "Sampled every ~100 ms from /proc/<pid>/smaps_rollup and /proc/<pid>/status of every instance process.",
+    ],
+  });
+  const trace = figure({
+    title: "The trace: invocations per minute",
+    subtitle,
+    columns: 1,
+    panelWidth: 760,
+    panelHeight: 260,
+    panels: [
+      linePanel({
+        xLabel: "minute of the trace",
+        yLabel: "invocations",
+        series: [
+          {
+            label: "invocations",
+            colour: PALETTE[0]!,
+            points: c.trace.perMinute.map((n, m): [number, number] => [m, n]),
+          },
+        ],
+      }),
+    ],
+  });
+  return [
+    { file: "latency.svg", title: "Request latency", svg: latency },
+    { file: "cold-starts.svg", title: "Cold starts and refusals", svg: cold },
+    { file: "memory.svg", title: "Host memory over time", svg: memory },
+    { file: "trace.svg", title: "The trace", svg: trace },
+  ];
+}
+
+/** report.md. */
+export function replayMarkdown(result: ReplayResult, command?: string): string {
+  const c = result.config;
+  const m = result.machine;
+  const loads = result.runs.map((r) => r.loadAverage1m.toFixed(2)).join(", ");
+  return [
+    `# Trace replay: ${result.runs.map(runLabel).join(", ")}`,
+    "",
+    ...(command ? ["```sh", command, "```", ""] : []),
+    `Trace: ${c.trace.source}, ${c.trace.invocations} invocations of ${c.trace.functions} functions over ${c.trace.minutes} minutes (${c.trace.quietMinutes} without any), replayed ${c.timeScale}x faster (open loop), functions assigned to models at random with seed ${c.seed}. Models: ${c.models.map((x) => x.name).join(", ")}. ${c.instances} instance(s); keep-alive TTL ${c.ttlS} s of trace time; gateway queue ${c.maxQueue}, deadline ${c.timeoutMs} ms; host memory limit ${c.hostMemoryBytes ? `${mib(c.hostMemoryBytes)} MiB` : "none"}, instance limit ${c.instanceMemoryBytes ? `${mib(c.instanceMemoryBytes)} MiB` : "none"}.`,
+    "",
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, onnxruntime ${m.ortVersion}, Node.js ${m.nodeVersion}; 1-minute load average at the start of each run: ${loads}.`,
+    "",
+    replayTable(result),
+    "Latency is the client's (sent → response read), over successful requests; it includes the wait for an instance at the gateway. Host memory is Σ PSS of the instances (shared pages divided among the processes that map them) plus weights pinned on tmpfs (shared-weights); Σ RSS counts shared pages once per instance.",
+    "",
+    ...replayCharts(result).map((chart) => `![${chart.title}](${chart.file})\n`),
+  ].join("\n");
+}
+
+/** Writes the report directory `out` (refused if it exists). */
+export async function writeReplayReport(result: ReplayResult, out: string, command?: string): Promise<void> {
+  await writeOutputDir(out, async (dir) => {
+    await writeFile(join(dir, "replay.json"), JSON.stringify(replaySummaryJson(result), null, 1) + "\n");
+    await mkdir(join(dir, "raw"));
+    for (const r of result.runs) {
+      const raw = { policy: r.policy, strategy: r.strategy, records: r.records, timeline: r.timeline };
+      await writeFile(join(dir, "raw", `${r.policy}-${r.strategy}.json`), JSON.stringify(raw) + "\n");
+    }
+    for (const chart of replayCharts(result)) await writeFile(join(dir, chart.file), chart.svg);
+    await writeFile(join(dir, "report.md"), replayMarkdown(result, command));
+  });
+}
