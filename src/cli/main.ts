@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { isCicadaError } from "../errors.js";
 import { registerBench } from "./commands/bench.js";
+import { registerBenchServe } from "./commands/bench-serve.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
@@ -26,6 +27,7 @@ registerRun(program);
 registerBench(program);
 registerReport(program);
 registerServe(program);
+registerBenchServe(program);
 registerPlatform(program);
 registerReplay(program);
 

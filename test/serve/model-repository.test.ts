@@ -7,7 +7,7 @@ import { rm } from "node:fs/promises";
 import { openBundle } from "../../src/format/bundle.js";
 import { randomInputs } from "../../src/runtime/model-inputs.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
-import { startServer, stopAll, type ServerProcess } from "./server-process.js";
+import { startServer, stopAll, until, type ServerProcess } from "./server-process.js";
 import { assertMatchesEager, jsonRequest, tinyBundles, type InferJson } from "./serve-fixtures.js";
 
 const fx = await tinyBundles("repo", { "tiny-vgg": 2 });
@@ -116,6 +116,11 @@ test("stateless: every request cold-starts the model and nothing of it stays loa
     assert.equal(body.parameters.cicada_cold, true, `request ${i}`);
     assert.ok((body.parameters.cicada_load_ms as number) > 0);
   }
+  // The model is disposed after the answer went out.
+  await until(
+    "the model to be disposed",
+    async () => (await instance(server)).models[0]!.state === "UNAVAILABLE",
+  );
   const mem = await instance(server);
   assert.equal(mem.pid, server.pid);
   assert.ok(mem.rssBytes > 0 && mem.rssAnonBytes > 0 && mem.pssBytes > 0);
