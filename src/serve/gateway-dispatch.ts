@@ -233,11 +233,7 @@ export class Dispatcher {
           : e,
       );
     } finally {
-      if (ownsLoad) {
-        // A fresh sample: a short load may fall between two periodic ones.
-        this.pool.sample();
-        this.ledger.endLoad(instance.id, ok);
-      }
+      if (ownsLoad) void this.ledger.endLoad(instance.id, ok, this.pool.sampleInstance(instance));
       this.settle(instance, p.model, ok);
       this.pump();
     }
@@ -293,10 +289,11 @@ export class Dispatcher {
           this.o.log?.(`[gateway] unload of ${model} on ${instance.id}: ${(e as Error).message}`),
       )
       .finally(() => {
-        this.unloading--;
-        this.pool.sample();
-        this.ledger.unloaded(instance.id, model, before);
-        this.pump();
+        void this.pool.sampleInstance(instance).then(() => {
+          this.unloading--;
+          this.ledger.unloaded(instance.id, model, before);
+          this.pump();
+        });
       });
   }
 
@@ -318,8 +315,7 @@ export class Dispatcher {
     } catch (e) {
       this.o.log?.(`[gateway] preload of ${model} on ${instance.id}: ${(e as Error).message}`);
     } finally {
-      this.pool.sample();
-      this.ledger.endLoad(instance.id, ok);
+      void this.ledger.endLoad(instance.id, ok, this.pool.sampleInstance(instance));
       if (instance.state !== "evicted") {
         if (ok) instance.models.set(model, { state: "ready", lastUsed: now() });
         else if (instance.models.get(model)?.state === "loading") instance.models.delete(model);

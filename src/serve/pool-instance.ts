@@ -2,6 +2,7 @@
 // one way the platform talks to it (`request`), which never hangs: a reply, a timeout, or — as soon as the
 // process exits — an error naming the instance.
 import type { ChildProcess } from "node:child_process";
+import { Agent, request as httpRequest } from "node:http";
 import { createInterface } from "node:readline";
 import { z } from "zod";
 import { CicadaError } from "../errors.js";
@@ -73,6 +74,7 @@ export class Instance implements InstanceView {
   stopping = false;
   replace = false;
   private readonly inFlight = new Set<AbortController>();
+  private readonly agent = new Agent({ keepAlive: true });
   private exitInfo: ExitInfo | undefined;
 
   constructor(
@@ -85,6 +87,7 @@ export class Instance implements InstanceView {
     void exited.then((info) => {
       this.exitInfo = info;
       for (const c of this.inFlight) c.abort(this.diedError());
+      this.agent.destroy();
     });
   }
 
@@ -135,17 +138,10 @@ export class Instance implements InstanceView {
       timeoutMs,
     );
     try {
-      const res = await fetch(`${this.url}${path}`, {
-        method,
-        ...(init.headers ? { headers: init.headers } : {}),
-        ...(init.body ? { body: init.body } : {}),
-        signal: control.signal,
-      });
-      const body = new Uint8Array(await res.arrayBuffer());
-      return { status: res.status, headers: res.headers, body };
+      return await this.exchange(method, path, init, control.signal);
     } catch (e) {
       if (control.signal.aborted && control.signal.reason instanceof CicadaError) throw control.signal.reason;
-      const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
+      const cause = (e as Error).message;
       throw new CicadaError(
         "E_INSTANCE_DIED",
         `instance ${this.id} (pid ${this.pid}): the connection failed during ${method} ${path}: ${cause}`,
@@ -155,6 +151,35 @@ export class Instance implements InstanceView {
       clearTimeout(timer);
       this.inFlight.delete(control);
     }
+  }
+
+  /**
+   * One HTTP exchange over the instance's keep-alive connections. NOTE: node:http rather than fetch: on this
+   * path (every request of the platform) undici's fetch cost ~3 ms more per request.
+   */
+  private exchange(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: Uint8Array },
+    signal: AbortSignal,
+  ): Promise<InstanceReply> {
+    return new Promise((resolve, reject) => {
+      const headers = { ...init.headers, "content-length": String(init.body?.byteLength ?? 0) };
+      const req = httpRequest(`${this.url}${path}`, { method, headers, agent: this.agent, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          if (!res.complete) return reject(new Error("the response ended before it was complete"));
+          const h = new Headers();
+          for (let i = 0; i < res.rawHeaders.length; i += 2)
+            h.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+          resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks) });
+        });
+      });
+      req.on("error", reject);
+      req.end(init.body);
+    });
   }
 
   /** Resolves with the instance's `listening` line; rejects if it exits or stays silent for `timeoutMs`. */

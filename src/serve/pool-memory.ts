@@ -142,11 +142,15 @@ export class MemoryLedger {
     this.slack.set(id, (this.slack.get(id) ?? 0) + Math.max(0, footprint - freed));
   }
 
-  /** The load on `id` ended (`ok`: it completed, so its cost is learned from the samples). */
-  endLoad(id: string, ok: boolean): void {
+  /**
+   * The load on `id` ended (`ok`: it completed, so its cost is learned from the samples, the last of them
+   * `sampled`: a fresh sample of the instance taken now, since a short load may fall between two periodic ones).
+   */
+  async endLoad(id: string, ok: boolean, sampled: Promise<void> = Promise.resolve()): Promise<void> {
     const load = this.loads.get(id);
     this.loads.delete(id);
     if (!load || !ok || load.reused) return;
+    await sampled;
     const rise = Math.max(0, Math.max(load.peak, this.instanceBytes(id)) - load.baseline);
     const prev = this.learned.get(load.key);
     this.learned.set(load.key, prev === undefined ? rise : (prev + rise) / 2);

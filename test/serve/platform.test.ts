@@ -100,7 +100,7 @@ test("shared-weights: the instances' cache on tmpfs, counted once in host memory
   assert.ok(readdirSync(cache).length > 0, "the first instance prepared the cached stages there");
   assert.ok(p.ledger.pinnedBytes > 0);
   await ok(await infer(p.url, fx.resnet));
-  p.pool.sample();
+  await p.pool.sample();
   assert.ok(p.ledger.hostBytes() >= p.ledger.pinnedBytes);
   await p.close();
   platforms.splice(platforms.indexOf(p), 1);
@@ -123,7 +123,7 @@ test("host memory limit: a load that cannot fit, with nothing to evict, is refus
 test("host memory limit: the least recently used idle model is evicted to make room", async () => {
   const p = await start({ instances: 1 }, [fx.resnet, fx.opt]);
   await ok(await infer(p.url, fx.resnet));
-  p.pool.sample();
+  await p.pool.sample();
   // Room for what is loaded now and little more: loading tiny-opt beside it must evict tiny-resnet.
   p.ledger.limits.hostBytes = p.ledger.hostBytes() + 1;
   await ok(await infer(p.url, fx.opt));

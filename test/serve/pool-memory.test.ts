@@ -42,23 +42,23 @@ test("host memory: PSS minus shmem, plus shmem or the pinned tmpfs bytes, whiche
   assert.equal(l.rssSumBytes(), 400 * MiB);
 });
 
-test("load costs are learned from the sampled peak, apart for first and further copies", () => {
+test("load costs are learned from the sampled peak, apart for first and further copies", async () => {
   const l = new MemoryLedger({}, (m) => (m === "big" ? 500 * MiB : 0));
   assert.equal(l.estimate("big", false), 500 * MiB, "the guess before any load");
   l.update("a", mem(100));
   l.beginLoad("a", "big", false);
   l.update("a", mem(400));
   l.update("a", mem(300));
-  l.endLoad("a", true);
+  await l.endLoad("a", true);
   assert.equal(l.estimate("big", false), 300 * MiB, "peak 400 - baseline 100");
   assert.equal(l.estimate("big", true), 300 * MiB, "a copy falls back to the first copy's cost");
   l.update("b", mem(100));
   l.beginLoad("b", "big", true);
   l.update("b", mem(160));
-  l.endLoad("b", true);
+  await l.endLoad("b", true);
   assert.equal(l.estimate("big", true), 60 * MiB);
   l.beginLoad("b", "big", true);
-  l.endLoad("b", false);
+  await l.endLoad("b", false);
   assert.equal(l.estimate("big", true), 60 * MiB, "a failed load teaches nothing");
 });
 
@@ -114,12 +114,12 @@ test("plans under an instance limit: evict the instance's own models first, else
   assert.deepEqual(l.plan(empty, "m", [empty], false), { kind: "go" });
 });
 
-test("slack: memory an unload freed inside the process is reused by its next load before new memory", () => {
+test("slack: memory an unload freed inside the process is reused by its next load before new memory", async () => {
   const l = new MemoryLedger({ hostBytes: 500 * MiB }, () => 100 * MiB);
   l.update("a", mem(300));
   l.beginLoad("a", "m", false);
   l.update("a", mem(420));
-  l.endLoad("a", true);
+  await l.endLoad("a", true);
   assert.equal(l.estimate("m", false), 120 * MiB);
   // The unload gives back only 20 MiB to the OS: 100 MiB stay reusable by instance a, not by b.
   l.update("a", mem(400));
@@ -130,7 +130,7 @@ test("slack: memory an unload freed inside the process is reused by its next loa
   assert.deepEqual(l.plan(a, "n", [a], false), { kind: "go" }, "400 MiB + 0 fits in 500");
   l.beginLoad("a", "n", false);
   l.update("a", mem(450));
-  l.endLoad("a", true);
+  await l.endLoad("a", true);
   assert.equal(l.estimate("n", false), 100 * MiB, "a load that reused slack teaches nothing");
 });
 
