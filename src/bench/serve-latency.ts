@@ -6,14 +6,13 @@
 import { openBundle } from "../format/bundle.js";
 import { now } from "../metrics/trace.js";
 import { similarity } from "../metrics/similarity.js";
-import type { HostTensor } from "../runtime/host-tensor.js";
-import { loadModel, prepareModel } from "../runtime/load-model.js";
+import { loadModel, prepareModel, type LoadedModel } from "../runtime/load-model.js";
 import { randomInputs } from "../runtime/model-inputs.js";
 import { ORT_VERSION } from "../runtime/ort-adapter.js";
 import { runEager } from "../runtime/reference-runner.js";
 import { createRuntime } from "../runtime/runtime.js";
 import type { StrategyName } from "../runtime/strategy.js";
-import { DATATYPE_OF } from "../serve/protocol-schemas.js";
+import { inferRequestBody } from "../serve/tensor-codec.js";
 import { spawnServe, type ServeProcess } from "../serve/serve-process.js";
 import { describeMachine, type Machine } from "./machine.js";
 import { rotation, summarize, type Summary } from "./stats.js";
@@ -80,66 +79,45 @@ export interface ServeLatencySummary {
   samples: ServeSample[];
 }
 
-/** The JSON and the binary-extension bodies of one request. */
-function bodies(feeds: Record<string, HostTensor>): { json: string; binary: Buffer; headerLength: number } {
-  const entries = Object.entries(feeds);
-  const json = JSON.stringify({
-    inputs: entries.map(([name, t]) => ({
-      name,
-      shape: t.dims,
-      datatype: DATATYPE_OF[t.dtype],
-      data: Array.from(t.data as ArrayLike<number | bigint>, Number),
-    })),
-  });
-  const header = Buffer.from(
-    JSON.stringify({
-      parameters: { binary_data_output: true },
-      inputs: entries.map(([name, t]) => ({
-        name,
-        shape: t.dims,
-        datatype: DATATYPE_OF[t.dtype],
-        parameters: { binary_data_size: t.data.byteLength },
-      })),
-    }),
-  );
-  const data = entries.map(([, t]) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  return { json, binary: Buffer.concat([header, ...data]), headerLength: header.byteLength };
-}
-
 /** Measures every strategy on one bundle; see the file header. */
 export async function measureServeLatency(options: ServeLatencyOptions): Promise<ServeLatencySummary> {
   const { manifest } = await openBundle(options.bundleDir);
   const name = manifest.model.name;
   const feeds = randomInputs(manifest.inputs, options.seed);
   const reference = (await runEager(manifest.model.source, feeds)).outputs;
-  const body = bodies(feeds);
+  const bodies = {
+    json: inferRequestBody(feeds),
+    binary: inferRequestBody(feeds, { binary: true, parameters: { binary_data_output: true } }),
+  };
   const samples: ServeSample[] = [];
   let minCosine = 1;
   const progress = options.onProgress ?? (() => {});
 
   const request = async (server: ServeProcess, strategy: StrategyName, round: number, kind: SampleKind) => {
-    const binary = kind !== "warm-json";
+    const { body, headerLength } = kind === "warm-json" ? bodies.json : bodies.binary;
     const t0 = now();
     const res = await fetch(`${server.base}/v2/models/${name}/infer`, {
       method: "POST",
-      headers: binary
-        ? {
-            "content-type": "application/octet-stream",
-            "inference-header-content-length": String(body.headerLength),
-          }
-        : { "content-type": "application/json" },
-      body: binary ? body.binary : body.json,
+      headers:
+        headerLength === undefined
+          ? { "content-type": "application/json" }
+          : {
+              "content-type": "application/octet-stream",
+              "inference-header-content-length": String(headerLength),
+            },
+      body,
     });
     const bytes = Buffer.from(await res.arrayBuffer());
     const ms = now() - t0;
     if (res.status !== 200) throw new Error(`${strategy} ${kind}: HTTP ${res.status}: ${bytes.toString()}`);
-    const jsonLength = binary ? Number(res.headers.get("inference-header-content-length")) : bytes.length;
+    const binaryLength = res.headers.get("inference-header-content-length");
+    const jsonLength = binaryLength === null ? bytes.length : Number(binaryLength);
     const head = JSON.parse(bytes.subarray(0, jsonLength).toString()) as {
       parameters: { cicada_latency_ms: number; cicada_load_ms: number | null; cicada_cold: boolean };
       outputs: { name: string; data?: number[] }[];
     };
     const first = head.outputs[0]!;
-    const values = binary ? new Float32Array(new Uint8Array(bytes.subarray(jsonLength)).buffer) : first.data!;
+    const values = first.data ?? new Float32Array(new Uint8Array(bytes.subarray(jsonLength)).buffer);
     minCosine = Math.min(minCosine, similarity(values, reference[first.name]!.data).cosine);
     const p = head.parameters;
     samples.push({
@@ -150,6 +128,25 @@ export async function measureServeLatency(options: ServeLatencyOptions): Promise
       serverMs: p.cicada_latency_ms,
       loadMs: p.cicada_load_ms,
       cold: p.cicada_cold,
+    });
+  };
+  /** One in-process measurement of `work`. */
+  const inProcess = async (
+    strategy: StrategyName,
+    round: number,
+    kind: SampleKind,
+    work: () => Promise<unknown>,
+  ) => {
+    const t0 = now();
+    await work();
+    samples.push({
+      strategy,
+      round,
+      kind,
+      ms: now() - t0,
+      serverMs: null,
+      loadMs: null,
+      cold: kind === "inproc-cold",
     });
   };
 
@@ -183,32 +180,14 @@ export async function measureServeLatency(options: ServeLatencyOptions): Promise
         } finally {
           await server.stop();
         }
-        const t0 = now();
-        const model = await loadModel(runtime, options.bundleDir, { strategy });
-        await model.run(feeds);
-        samples.push({
-          strategy,
-          round,
-          kind: "inproc-cold",
-          ms: now() - t0,
-          serverMs: null,
-          loadMs: null,
-          cold: true,
-        });
-        for (let i = 0; i < options.warm; i++) {
-          const t1 = now();
+        let model: LoadedModel | undefined;
+        await inProcess(strategy, round, "inproc-cold", async () => {
+          model = await loadModel(runtime, options.bundleDir, { strategy });
           await model.run(feeds);
-          samples.push({
-            strategy,
-            round,
-            kind: "inproc-warm",
-            ms: now() - t1,
-            serverMs: null,
-            loadMs: null,
-            cold: false,
-          });
-        }
-        await model.dispose();
+        });
+        for (let i = 0; i < options.warm; i++)
+          await inProcess(strategy, round, "inproc-warm", () => model!.run(feeds));
+        await model!.dispose();
       }
     }
   } finally {

@@ -271,3 +271,32 @@ export function inferResponseBody(
   if (encoded.chunks.length === 0) return { body: jsonBytes };
   return { body: Buffer.concat([jsonBytes, ...encoded.chunks]), headerLength: jsonBytes.byteLength };
 }
+
+/**
+ * A client's request body for `feeds` (benchmarks, tests, a gateway): JSON tensors, or with `binary` the
+ * JSON header followed by the raw bytes (send `headerLength` as Inference-Header-Content-Length).
+ */
+export function inferRequestBody(
+  feeds: Record<string, HostTensor>,
+  options: { binary?: boolean; parameters?: Parameters; id?: string } = {},
+): { body: Buffer; headerLength?: number } {
+  const entries = Object.entries(feeds);
+  const inputs = entries.map(([name, t]) => ({
+    name,
+    shape: t.dims,
+    datatype: DATATYPE_OF[t.dtype],
+    ...(options.binary
+      ? { parameters: { binary_data_size: t.data.byteLength } }
+      : { data: Array.from(t.data as ArrayLike<number | bigint>, Number) }),
+  }));
+  const head = Buffer.from(
+    JSON.stringify({
+      ...(options.id !== undefined ? { id: options.id } : {}),
+      ...(options.parameters ? { parameters: options.parameters } : {}),
+      inputs,
+    }),
+  );
+  if (!options.binary) return { body: head };
+  const data = entries.map(([, t]) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  return { body: Buffer.concat([head, ...data]), headerLength: head.byteLength };
+}

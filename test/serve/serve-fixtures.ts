@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { importModel } from "../../src/importer/import-model.js";
 import { similarity } from "../../src/metrics/similarity.js";
 import type { HostTensor } from "../../src/runtime/host-tensor.js";
-import { DATATYPE_OF } from "../../src/serve/protocol-schemas.js";
+import type { Parameters } from "../../src/serve/protocol-schemas.js";
+import { inferRequestBody } from "../../src/serve/tensor-codec.js";
 import { generateZooModel } from "../../src/zoo/registry.js";
 
 /** A temp dir with bundles of the named tiny zoo models (`name` → bundle dir) and a cache root. */
@@ -25,39 +26,21 @@ export async function tinyBundles(
   return { root, cache: join(root, "cache"), bundles };
 }
 
-/** A JSON inference request for `feeds` (INT64 as numbers, BOOL as booleans). */
-export function jsonRequest(feeds: Record<string, HostTensor>, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    ...extra,
-    inputs: Object.entries(feeds).map(([name, t]) => ({
-      name,
-      shape: t.dims,
-      datatype: DATATYPE_OF[t.dtype],
-      data: Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v)),
-    })),
-  });
+/** A JSON inference request for `feeds` (INT64 as numbers), with an `id` and `parameters` if given. */
+export function jsonRequest(
+  feeds: Record<string, HostTensor>,
+  extra: { id?: string; parameters?: Parameters } = {},
+): string {
+  return inferRequestBody(feeds, extra).body.toString();
 }
 
 /** A binary-extension request for `feeds`: the JSON header and the raw bytes, and the header's length. */
 export function binaryRequest(
   feeds: Record<string, HostTensor>,
-  parameters: Record<string, unknown> = {},
+  parameters: Parameters = {},
 ): { body: Buffer; headerLength: number } {
-  const header = Buffer.from(
-    JSON.stringify({
-      parameters,
-      inputs: Object.entries(feeds).map(([name, t]) => ({
-        name,
-        shape: t.dims,
-        datatype: DATATYPE_OF[t.dtype],
-        parameters: { binary_data_size: t.data.byteLength },
-      })),
-    }),
-  );
-  const chunks = Object.values(feeds).map((t) =>
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-  );
-  return { body: Buffer.concat([header, ...chunks]), headerLength: header.byteLength };
+  const { body, headerLength } = inferRequestBody(feeds, { binary: true, parameters });
+  return { body, headerLength: headerLength! };
 }
 
 /** An infer response's JSON part. */
