@@ -21,3 +21,12 @@ export { utilization, unitTimes, type Trace, type TraceEvent, type Unit } from "
 export { ganttSvg } from "./metrics/gantt.js";
 export { similarity } from "./metrics/similarity.js";
 export { CicadaError, ERROR_CODES, isCicadaError, type ErrorCode } from "./errors.js";
+export {
+  startInstance,
+  INSTANCE_DEFAULTS,
+  type FunctionInstance,
+  type InstanceOptions,
+} from "./serve/function-instance.js";
+export { createInferenceServer, type InferenceServer } from "./serve/inference-protocol.js";
+export { listen, type NodeServer } from "./serve/node-adapter.js";
+export { createLambdaFunction, lambdaHandler, instanceOptionsFromEnv } from "./serve/lambda-adapter.js";
