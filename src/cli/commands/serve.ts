@@ -79,6 +79,12 @@ export function registerServe(program: Command): void {
         const stop = (signal: string) => {
           log(`${signal}: draining ${server.inFlight} in-flight request(s)`);
           instance.server.drain();
+          // Disposal waits for work already running on a model; if that never ends, do not wait forever.
+          const stuck = setTimeout(() => {
+            log(`models not disposed ${timeoutMs} ms after the last request: exiting anyway`);
+            process.exit(1);
+          }, 2 * timeoutMs);
+          stuck.unref();
           void server
             .close(timeoutMs)
             .then((finished) => {
@@ -86,8 +92,14 @@ export function registerServe(program: Command): void {
               return instance.close();
             })
             .then(() => log("stopped"))
-            .catch((e: unknown) => log(`shutdown failed: ${(e as Error).message}`))
-            .finally(resolve);
+            .catch((e: unknown) => {
+              log(`shutdown failed: ${(e as Error).message}`);
+              process.exitCode = 1;
+            })
+            .finally(() => {
+              clearTimeout(stuck);
+              resolve();
+            });
         };
         process.once("SIGTERM", () => stop("SIGTERM"));
         process.once("SIGINT", () => stop("SIGINT"));
