@@ -15,18 +15,16 @@ import { POLICIES } from "../../serve/policies.js";
 import { findZooModel } from "../../zoo/registry.js";
 import { choiceFlag, intFlag, positiveFlag } from "../flags.js";
 
-/** Splits a comma-separated flag value; E_USAGE when it names nothing. */
+/** Splits a comma-separated flag value; E_USAGE when it names nothing or an item twice. */
 export function listOf(flag: string, value: string): string[] {
-  const items = [
-    ...new Set(
-      value
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    ),
-  ];
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!items.length)
     throw new CicadaError("E_USAGE", `${flag} must name at least one item, found '${value}'`);
+  const twice = items.find((x, i) => items.indexOf(x) !== i);
+  if (twice !== undefined) throw new CicadaError("E_USAGE", `${flag} names '${twice}' twice`);
   return items;
 }
 
