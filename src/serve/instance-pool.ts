@@ -4,6 +4,9 @@
 // from its `listening` line), replaces one that exits, samples their memory every ~100 ms into the ledger
 // and a timeline, and stops them all on close. An instance serves one request at a time (as a serverless
 // function instance does); the gateway decides which, the pool keeps the books.
+// NOTE: the pool spawns its processes itself rather than through serve-process.ts: it must hold every child
+// from the moment it exists (not once it listens), so that closing the pool, or this process exiting,
+// never leaves an instance behind that was still starting.
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { fileURLToPath } from "node:url";
