@@ -74,15 +74,15 @@ export class InstancePool extends EventEmitter {
     super();
   }
 
-  /** Starts `instances` instances (the first alone: it prepares the models' cached forms) and the sampler. */
+  /** Starts `instances` instances (after a throw-away one that prepares the models' cached forms) and the sampler. */
   static async start(o: PoolOptions): Promise<InstancePool> {
     if (!Number.isInteger(o.instances) || o.instances < 1)
       throw new CicadaError("E_USAGE", `--instances must be an integer >= 1, found ${o.instances}`);
     const pool = new InstancePool(o);
     process.once("exit", pool.killAll);
     try {
-      await pool.spawn();
-      await Promise.all(Array.from({ length: o.instances - 1 }, () => pool.spawn()));
+      await pool.prepare();
+      await Promise.all(Array.from({ length: o.instances }, () => pool.spawn()));
     } catch (e) {
       await pool.close();
       throw e;
@@ -91,6 +91,19 @@ export class InstancePool extends EventEmitter {
     pool.sampler.unref();
     await pool.sample();
     return pool;
+  }
+
+  /**
+   * Builds the models' cached forms (MiniLoader's optimised stages…) in a throw-away instance, stopped once
+   * it listens: an instance keeps the memory of that work (onnxruntime's optimisation passes), so none of
+   * the pool's instances does it, and they do not race to do it.
+   */
+  private async prepare(): Promise<void> {
+    const preparer = await this.spawn("i0");
+    preparer.stopping = true;
+    preparer.child.kill("SIGTERM");
+    await preparer.exited;
+    this.history.splice(this.history.indexOf(preparer), 1);
   }
 
   /** The live instance `id`. */
@@ -113,8 +126,7 @@ export class InstancePool extends EventEmitter {
   }
 
   /** Spawns one instance and resolves when it listens. */
-  async spawn(): Promise<Instance> {
-    const id = `i${this.next++}`;
+  async spawn(id = `i${this.next++}`): Promise<Instance> {
     const child = spawn(process.execPath, this.args(), { stdio: ["ignore", "pipe", "pipe"] });
     this.children.add(child);
     const stderr: string[] = [];
