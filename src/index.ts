@@ -30,3 +30,9 @@ export {
 export { createInferenceServer, type InferenceServer } from "./serve/inference-protocol.js";
 export { listen, type NodeServer } from "./serve/node-adapter.js";
 export { createLambdaFunction, lambdaHandler, instanceOptionsFromEnv } from "./serve/lambda-adapter.js";
+export { startPlatform, type Platform, type PlatformOptions } from "./serve/platform.js";
+export { POLICIES, createPolicy, type Policy, type PolicyName } from "./serve/policies.js";
+export { readAzureTrace } from "./serve/trace-azure.js";
+export { syntheticTrace } from "./serve/trace-synthetic.js";
+export { arrivalsOf, cutTrace, type Arrival, type InvocationTrace } from "./serve/trace-invocations.js";
+export { runReplays, type ReplayConfig, type ReplayResult } from "./serve/replay-run.js";
