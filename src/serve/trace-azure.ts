@@ -11,7 +11,7 @@ import { createReadStream, existsSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { CicadaError } from "../errors.js";
 import { SeededRandom } from "../util/seeded-random.js";
-import { normalizeTrace, type Invocation, type InvocationTrace } from "./trace-invocations.js";
+import { MINUTE_MS, normalizeTrace, type Invocation, type InvocationTrace } from "./trace-invocations.js";
 
 /** The trace formats recognised. */
 export type AzureFormat = "azure-2021" | "azure-2019";
@@ -29,7 +29,6 @@ export interface AzureReadOptions {
 const HEADER_2021 = ["app", "func", "end_timestamp", "duration"];
 const FIXED_2019 = ["HashOwner", "HashApp", "HashFunction", "Trigger"];
 const MINUTES_2019 = 1440;
-const MINUTE_MS = 60_000;
 
 function formatError(file: string, line: number, message: string): CicadaError {
   return new CicadaError("E_TRACE_FORMAT", `${file}:${line}: ${message}`);

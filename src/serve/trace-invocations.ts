@@ -27,7 +27,8 @@ export interface Arrival {
   model: string;
 }
 
-const MINUTE_MS = 60_000;
+/** One minute in ms: the unit of the per-minute traces. */
+export const MINUTE_MS = 60_000;
 
 /** A trace of `invocations` (sorted by time here, stably); the span defaults to whole minutes. */
 export function normalizeTrace(source: string, invocations: Invocation[], spanMs?: number): InvocationTrace {

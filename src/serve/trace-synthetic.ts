@@ -10,7 +10,7 @@
 // and cutting it (--minutes) keeps the first minutes unchanged.
 import { CicadaError } from "../errors.js";
 import { SeededRandom } from "../util/seeded-random.js";
-import { normalizeTrace, type Invocation, type InvocationTrace } from "./trace-invocations.js";
+import { MINUTE_MS, normalizeTrace, type Invocation, type InvocationTrace } from "./trace-invocations.js";
 
 /** Options of {@link syntheticTrace}. */
 export interface SyntheticOptions {
@@ -30,7 +30,6 @@ const EMPTY_SHARE = 0.4;
 const BURST_DOMINANT_SHARE = 0.7;
 const BURST_SPREAD_SHARE = 0.1;
 const ZIPF_EXPONENT = 1.1;
-const MINUTE_MS = 60_000;
 
 /** Picks an index with probability proportional to `weights` (cumulative, ascending). */
 function pick(cumulative: readonly number[], u: number): number {
