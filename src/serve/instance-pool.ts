@@ -21,6 +21,8 @@ import type { MemoryLedger } from "./pool-memory.js";
 
 export { Instance, INSTANCE_TRANSITIONS, type ExitInfo, type InstanceReply } from "./pool-instance.js";
 
+/** Memory points kept at most (the older half is dropped past it). */
+const TIMELINE_POINTS = 200_000;
 const BIN = fileURLToPath(new URL("../../bin/cicada.js", import.meta.url));
 
 /** Options of {@link InstancePool.start}. */
@@ -226,6 +228,9 @@ export class InstancePool extends EventEmitter {
         anonSumBytes: ledger.anonSumBytes(),
         instances: this.instances.length,
       });
+      // A platform that runs for days keeps the last ~3 hours (at 100 ms).
+      if (this.timeline.length > TIMELINE_POINTS)
+        this.timeline.splice(0, this.timeline.length - TIMELINE_POINTS / 2);
     });
     return this.sampling;
   }
