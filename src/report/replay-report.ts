@@ -30,10 +30,11 @@ export function replaySummaryJson(result: ReplayResult) {
   };
 }
 
-/** The report's table: one row per run. */
+/** The report's tables: latency and cold starts, then memory and the platform's actions; a row per run. */
 export function replayTable(result: ReplayResult): string {
   const baseline = result.runs.find((r) => r.policy === "stateless" && r.strategy === "eager");
-  const rows = result.runs.map((r) => {
+  const pair = (a: number, b: number) => `${ms(a)} / ${ms(b)}`;
+  const latency = result.runs.map((r) => {
     const s = r.summary;
     const vsBase =
       baseline && r !== baseline ? `${(s.latencyMs.p99 / baseline.summary.latencyMs.p99).toFixed(2)}x` : "–";
@@ -46,31 +47,71 @@ export function replayTable(result: ReplayResult): string {
       ms(s.latencyMs.p95),
       ms(s.latencyMs.p99),
       vsBase,
+      pair(s.queueMs.p50, s.queueMs.p99),
+      pair(s.serviceMs.p50, s.serviceMs.p99),
+      pair(s.instanceMs.p50, s.instanceMs.p99),
       `${s.coldStarts} (${pct(s.coldShare)})`,
       ms(s.coldLoadMsMedian),
-      `${mib(s.memory.hostPeakBytes)} / ${mib(s.memory.hostMeanBytes)}`,
-      `${mib(s.memory.rssSumPeakBytes)} / ${mib(s.memory.rssSumMeanBytes)}`,
-      `${mib(s.memory.anonSumPeakBytes)} / ${mib(s.memory.anonSumMeanBytes)}`,
     ];
   });
-  return mdTable(
-    [
-      "policy × strategy",
-      "ok/sent",
-      "429",
-      "504/other",
-      "p50 ms",
-      "p95 ms",
-      "p99 ms",
-      "p99 vs stateless × eager",
-      "cold starts (share)",
-      "cold load median ms",
-      "host PSS peak / mean MiB",
-      "Σ RSS peak / mean MiB",
-      "Σ RssAnon peak / mean MiB",
-    ],
-    rows,
-  );
+  const memory = result.runs.map((r) => {
+    const m = r.summary.memory;
+    return [
+      runLabel(r),
+      `${mib(m.hostPeakBytes)} / ${mib(m.hostMeanBytes)}`,
+      `${mib(m.rssSumPeakBytes)} / ${mib(m.rssSumMeanBytes)}`,
+      `${mib(m.anonSumPeakBytes)} / ${mib(m.anonSumMeanBytes)}`,
+      String(r.stats.preloads),
+      String(r.stats.unloads),
+      String(r.stats.evictions),
+      String(r.stats.instanceDeaths),
+      r.loadAverage1m.toFixed(2),
+    ];
+  });
+  return [
+    mdTable(
+      [
+        "policy × strategy",
+        "ok/sent",
+        "429",
+        "504/other",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "p99 vs stateless × eager",
+        "wait for an instance p50 / p99",
+        "service p50 / p99",
+        "at the instance p50 / p99",
+        "cold starts (share)",
+        "cold load median ms",
+      ],
+      latency,
+    ),
+    mdTable(
+      [
+        "policy × strategy",
+        "host PSS peak / mean MiB",
+        "Σ RSS peak / mean MiB",
+        "Σ RssAnon peak / mean MiB",
+        "pre-loads",
+        "unloads",
+        "evictions",
+        "instance deaths",
+        "load average",
+      ],
+      memory,
+    ),
+  ].join("\n");
+}
+
+/** At most `max` points of a series (one per bucket of neighbours, its highest), so the peaks stay. */
+function peaksOf(points: [number, number][], max = 600): [number, number][] {
+  if (points.length <= max) return points;
+  const size = Math.ceil(points.length / max);
+  const out: [number, number][] = [];
+  for (let b = 0; b < points.length; b += size)
+    out.push(points.slice(b, b + size).reduce((best, p) => (p[1] > best[1] ? p : best)));
+  return out;
 }
 
 const colourOf = (r: ReplayRun, i: number) =>
@@ -152,7 +193,7 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
     runs.map((r, i) => ({
       label: runLabel(r),
       colour: colourOf(r, i),
-      points: r.timeline.map((p): [number, number] => [p.t / 1000, p[field] / MiB]),
+      points: peaksOf(r.timeline.map((p): [number, number] => [p.t / 1000, p[field] / MiB])),
     }));
   const memory = figure({
     title: "Host memory over the replay",
@@ -219,7 +260,7 @@ export function replayMarkdown(result: ReplayResult, command?: string): string {
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, onnxruntime ${m.ortVersion}, Node.js ${m.nodeVersion}; 1-minute load average at the start of each run: ${loads}.`,
     "",
     replayTable(result),
-    "Latency is the client's (sent → response read), over successful requests; it includes the wait for an instance at the gateway. Host memory is Σ PSS of the instances (shared pages divided among the processes that map them) plus weights pinned on tmpfs (shared-weights); Σ RSS counts shared pages once per instance.",
+    "Latency is the client's (sent → response read), over successful requests: the wait for an instance at the gateway, then the service (everything once it had one: the instance's own time, the hops through the gateway, and the client and gateway waiting for a core, which they share with the instances). Host memory is Σ PSS of the instances (shared pages divided among the processes that map them) plus weights pinned on tmpfs (shared-weights); Σ RSS counts shared pages once per instance.",
     "",
     ...replayCharts(result).map((chart) => `![${chart.title}](${chart.file})\n`),
   ].join("\n");

@@ -53,6 +53,8 @@ export interface DispatchStats {
   preloads: number;
   unloads: number;
   evictions: number;
+  /** Instances recycled over --instance-memory-mb. */
+  recycled: number;
 }
 
 export class Dispatcher {
@@ -67,6 +69,7 @@ export class Dispatcher {
     preloads: 0,
     unloads: 0,
     evictions: 0,
+    recycled: 0,
   };
   private pumping = false;
   private unloading = 0;
@@ -250,9 +253,35 @@ export class Dispatcher {
     instance.transition(instance.models.size ? "idle" : "cold", ok ? undefined : "request failed");
   }
 
+  /**
+   * --instance-memory-mb on free instances: one over it sheds its least recently used model; one over it
+   * with no model left (memory its process keeps) is recycled.
+   */
+  private enforceInstanceLimit(): void {
+    const limit = this.ledger.limits.instanceBytes;
+    if (limit === undefined) return;
+    for (const i of [...this.pool.instances]) {
+      if (!["cold", "warm", "idle"].includes(i.state) || this.ledger.instanceBytes(i.id) <= limit) continue;
+      const lru = [...i.models]
+        .filter(([, s]) => s.state === "ready")
+        .sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
+      if (lru) {
+        if (this.unloading === 0) {
+          this.stats.evictions++;
+          this.unload(i, lru[0]);
+        }
+      } else if (i.models.size === 0 && i.served > 0 && this.ledger.shouldRecycle(i.id)) {
+        this.stats.recycled++;
+        const mib = (this.ledger.instanceBytes(i.id) / 2 ** 20).toFixed(0);
+        this.pool.recycle(i, `recycled: ${mib} MiB over --instance-memory-mb with no model loaded`);
+      }
+    }
+  }
+
   /** The policy's background actions. */
   private maintain(): void {
     if (this.closed) return;
+    this.enforceInstanceLimit();
     for (const a of this.policy.maintain(this.pool.instances, now(), this.demand)) {
       const instance = this.pool.get(a.instance);
       if (!instance || !["cold", "warm", "idle"].includes(instance.state)) continue;

@@ -188,10 +188,14 @@ export class InstancePool extends EventEmitter {
     }
   }
 
-  /** Stops instance `id` (SIGTERM: it finishes what it serves) and starts a replacement. */
-  recycle(instance: Instance): void {
+  /**
+   * Stops a free instance (SIGTERM) and starts a replacement; it is evicted at once, so nothing is routed
+   * to it while it exits.
+   */
+  recycle(instance: Instance, reason: string): void {
     instance.stopping = true;
     instance.replace = true;
+    instance.transition("evicted", reason);
     instance.child.kill("SIGTERM");
   }
 

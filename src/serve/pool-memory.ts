@@ -44,6 +44,8 @@ export class MemoryLedger {
   private readonly current = new Map<string, InstanceMemory>();
   private readonly loads = new Map<string, LoadInFlight>();
   private readonly learned = new Map<string, number>();
+  /** Per instance: its PSS at its first sample (an empty instance). */
+  private readonly first = new Map<string, number>();
   /** Per instance: memory its unloads freed that its PSS still shows (malloc keeps it for reuse). */
   private readonly slack = new Map<string, number>();
   /** Bytes of weight files pinned on tmpfs (shared-weights). */
@@ -57,6 +59,7 @@ export class MemoryLedger {
 
   /** Records a sample of instance `id`. */
   update(id: string, memory: InstanceMemory): void {
+    if (!this.first.has(id)) this.first.set(id, memory.pssBytes);
     this.current.set(id, memory);
     const load = this.loads.get(id);
     if (load) load.peak = Math.max(load.peak, memory.pssBytes);
@@ -67,6 +70,17 @@ export class MemoryLedger {
     this.current.delete(id);
     this.loads.delete(id);
     this.slack.delete(id);
+    this.first.delete(id);
+  }
+
+  /**
+   * Should free instance `id`, holding no model, be recycled? Only if it is over the instance limit now and
+   * was not at its start (a limit below an empty instance's size would recycle instances forever).
+   */
+  shouldRecycle(id: string): boolean {
+    const limit = this.limits.instanceBytes;
+    const first = this.first.get(id);
+    return limit !== undefined && first !== undefined && first <= limit && this.instanceBytes(id) > limit;
   }
 
   /** The last sample of instance `id`. */

@@ -131,3 +131,28 @@ test("host memory limit: the least recently used idle model is evicted to make r
   const i = p.pool.instances[0]!;
   assert.deepEqual([...i.models.keys()], ["tiny-opt"]);
 });
+
+test("instance memory limit: a model that cannot fit is refused; an instance over it sheds, then is recycled", async () => {
+  const tight = await start({ instanceMemoryBytes: 1 << 20 });
+  const r = await infer(tight.url, fx.resnet);
+  const body = (await r.json()) as { error: string };
+  assert.equal(r.status, 503);
+  assert.match(
+    body.error,
+    /instance i\d+: loading tiny-resnet needs ~\d+ MiB.*of its 1 MiB \(--instance-memory-mb\)/,
+  );
+  const p = await start({ instances: 1 });
+  const first = p.pool.instances[0]!;
+  await p.pool.sample();
+  // Room for the empty instance and a little more: serving tiny-resnet takes it over the limit.
+  p.ledger.limits.instanceBytes = p.ledger.instanceBytes(first.id) + (1 << 20);
+  await ok(await infer(p.url, fx.resnet));
+  await waitFor(
+    "the instance to be recycled and replaced",
+    () => first.state === "evicted" && p.pool.instances.length === 1 && p.pool.instances[0] !== first,
+  );
+  assert.ok(p.dispatcher.stats.evictions >= 1, "it shed its model first");
+  assert.equal(p.dispatcher.stats.recycled, 1);
+  assert.match(first.history.at(-1)!.reason ?? "", /recycled: \d+ MiB over --instance-memory-mb/);
+  await ok(await infer(p.url, fx.resnet));
+});

@@ -28,6 +28,8 @@ function run(policy: ReplayRun["policy"], strategy: ReplayRun["strategy"], scale
     cold: k % 5 === 0,
     instance: "i1",
     queueMs: 0,
+    gatewayMs: scale * k,
+    instanceMs: scale * k,
     loadMs: k % 5 === 0 ? 20 : null,
   }));
   const timeline = Array.from({ length: 20 }, (_, k) => ({
@@ -52,6 +54,7 @@ function run(policy: ReplayRun["policy"], strategy: ReplayRun["strategy"], scale
       preloads: 0,
       unloads: 0,
       evictions: 0,
+      recycled: 0,
     },
     wallMs: 2000,
     instances: [{ id: "i1", served: 49, coldServed: 10, transitions: 98, timeInMs: zero, end: "stopped" }],
@@ -78,13 +81,22 @@ const result: ReplayResult = {
   runs: [run("stateless", "eager", 4), run("stateless", "cicada", 2), run("keep-alive", "cicada", 1)],
 };
 
-test("the table: one row per run, p99 against stateless × eager", () => {
-  const table = replayTable(result);
-  const rows = table.trim().split("\n").slice(2);
+test("the tables: a row per run, p99 against stateless × eager, then memory and actions", () => {
+  const [latency, memory] = replayTable(result).trim().split("\n\n") as [string, string];
+  const rows = latency.split("\n").slice(2);
   assert.equal(rows.length, 3);
   assert.match(rows[0]!, /^\| stateless × eager \| 49\/50 \| 1 \| 0 \|.*\| – \|/);
   assert.match(rows[1]!, /\| 0\.50x \|/);
-  assert.match(rows[2]!, /\| 0\.25x \| 10 \(20\.4 %\) \|/);
+  assert.match(
+    rows[2]!,
+    /\| 0\.25x \| 0\.0 \/ 0\.0 \| 25\.0 \/ 48\.5 \| 24\.0 \/ 47\.5 \| 10 \(20\.4 %\) \|/,
+  );
+  const mem = memory.split("\n").slice(2);
+  assert.equal(mem.length, 3);
+  assert.match(
+    mem[0]!,
+    /^\| stateless × eager \| 276 \/ 238 \| 376 \/ 338 \| 150 \/ 150 \| 0 \| 0 \| 0 \| 0 \| 1\.50 \|$/,
+  );
 });
 
 test("every figure is a complete SVG with one bar per value", () => {

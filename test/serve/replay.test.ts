@@ -50,7 +50,13 @@ test("open loop: requests leave on time while the platform answers none; all are
     assert.ok(resumed);
     sent.push(...records.map((r) => r.sentMs - r.scheduledMs));
     assert.equal(records.length, 5);
-    for (const r of records) assert.equal(r.status, 200, r.error);
+    for (const r of records) {
+      assert.equal(r.status, 200, r.error);
+      assert.ok(
+        r.instanceMs! > 0 && r.instanceMs! <= r.gatewayMs! && r.gatewayMs! <= r.latencyMs,
+        JSON.stringify(r),
+      );
+    }
     assert.ok(Math.max(...sent) < 100, `send lags ${sent.map((s) => s.toFixed(0)).join(", ")} ms`);
     assert.ok(records[0]!.latencyMs > 1000, "the first waited for the stopped instance");
     assert.deepEqual(
@@ -96,6 +102,8 @@ test("the summary: percentiles over successes, cold share, refusals by kind, mem
     cold,
     instance: "i1",
     queueMs: 1,
+    gatewayMs: latencyMs - 1,
+    instanceMs: latencyMs - 3,
     loadMs: cold ? 30 : null,
   });
   const records = [
@@ -123,6 +131,8 @@ test("the summary: percentiles over successes, cold share, refusals by kind, mem
   assert.ok(s.latencyMs.p99 > 100 && s.latencyMs.p99 < 1000);
   assert.equal(s.latencyMs.max, 1000);
   assert.equal(s.maxSendLagMs, 2);
+  assert.equal(s.serviceMs.p50, 58.5, "latency less the wait for an instance");
+  assert.equal(s.instanceMs.p50, 56.5);
   assert.deepEqual(
     [s.memory.hostPeakBytes, s.memory.hostMeanBytes, s.memory.rssSumPeakBytes],
     [300, 200, 600],
