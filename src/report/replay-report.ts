@@ -22,8 +22,9 @@ export function runLabel(r: { policy: string; strategy: string }): string {
 }
 
 /** The summary of a replay without its raw data (what replay.json and --json hold). */
-export function replaySummaryJson(result: ReplayResult) {
+export function replaySummaryJson(result: ReplayResult, command?: string) {
   return {
+    ...(command !== undefined ? { command } : {}),
     config: result.config,
     machine: result.machine,
     runs: result.runs.map(({ records: _r, timeline: _t, ...run }) => run),
@@ -114,19 +115,39 @@ function peaksOf(points: [number, number][], max = 600): [number, number][] {
   return out;
 }
 
-const colourOf = (r: ReplayRun, i: number) =>
-  r.policy === "stateless" ? STRATEGY_COLOURS[r.strategy] : (PALETTE[i % PALETTE.length] ?? "#000000");
+/**
+ * One colour per run, distinct within a report: stateless runs in their strategy's colour (eager grey, as
+ * the baseline everywhere), the others from the palette's remaining colours in order.
+ */
+function runColours(runs: readonly ReplayRun[]): string[] {
+  const taken = new Set(
+    runs.filter((r) => r.policy === "stateless").map((r) => STRATEGY_COLOURS[r.strategy]),
+  );
+  const free = PALETTE.filter((c) => !taken.has(c));
+  let next = 0;
+  return runs.map((r) =>
+    r.policy === "stateless" ? STRATEGY_COLOURS[r.strategy] : (free[next++ % free.length] ?? "#000000"),
+  );
+}
+const REFUSED_COLOURS = { rejected: "#E69F00", timedOut: "#000000" };
 
 /** The figures: latency percentiles, cold starts and rejections, memory over time, the trace's arrivals. */
 export function replayCharts(result: ReplayResult): { file: string; title: string; svg: string }[] {
   const runs = result.runs;
   const c = result.config;
-  const subtitle = `${c.trace.source}: ${c.trace.invocations} invocations over ${c.trace.minutes} min, replayed ${c.timeScale}x faster on ${c.instances} instance(s); models ${c.models.map((m) => m.name).join(", ")}; ${result.machine.cpuModel}, ${result.machine.cores} cores`;
+  const colours = runColours(runs);
+  const colourOf = (_r: ReplayRun, i: number) => colours[i]!;
+  const subtitle = `${c.trace.source}, ${c.trace.invocations} invocations in ${c.trace.minutes} min, at ${c.timeScale}x; ${c.instances} instance(s); ${c.models.map((m) => m.name).join(", ")}`;
+  const machine = `${result.machine.cpuModel}, ${result.machine.cores} cores, onnxruntime ${result.machine.ortVersion}; 1-minute load average at the start of each run: ${runs.map((r) => r.loadAverage1m.toFixed(1)).join(", ")}.`;
   const percentiles = ["p50", "p95", "p99"] as const;
   const latency = figure({
     title: "Request latency per policy × strategy (client side, ms; log scale)",
     subtitle,
     legend: percentiles.map((p, i) => ({ label: p, colour: PALETTE[i]! })),
+    notes: [
+      "Sent → response read, over successful requests; it includes the wait for an instance at the gateway.",
+      machine,
+    ],
     columns: 1,
     panelWidth: Math.max(640, 120 * runs.length),
     panels: [
@@ -149,6 +170,11 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
   const cold = figure({
     title: "Cold starts and refused requests per policy × strategy",
     subtitle,
+    legend: [
+      { label: "429: queue full", colour: REFUSED_COLOURS.rejected },
+      { label: "504: past the deadline, or failed", colour: REFUSED_COLOURS.timedOut },
+    ],
+    notes: [machine],
     columns: 2,
     panels: [
       categoryPanel({
@@ -167,7 +193,7 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
         })),
       }),
       categoryPanel({
-        title: "refused: queue full (429) and past the deadline (504)",
+        title: "refused requests",
         yLabel: "requests",
         groups: runs.map((r) => ({
           label: runLabel(r),
@@ -175,13 +201,13 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
             {
               kind: "bar" as const,
               value: r.summary.rejected,
-              colour: PALETTE[3]!,
+              colour: REFUSED_COLOURS.rejected,
               label: String(r.summary.rejected),
             },
             {
               kind: "bar" as const,
               value: r.summary.timedOut + r.summary.failed,
-              colour: PALETTE[4]!,
+              colour: REFUSED_COLOURS.timedOut,
               label: String(r.summary.timedOut + r.summary.failed),
             },
           ],
@@ -202,13 +228,13 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
     columns: 2,
     panels: [
       linePanel({
-        title: "host memory: Σ PSS of the instances (+ pinned tmpfs weights)",
+        title: "host memory: Σ PSS (+ pinned tmpfs)",
         xLabel: "s since the replay started",
         yLabel: "MiB",
         series: series("hostBytes"),
       }),
       linePanel({
-        title: "Σ RSS of the instances (shared pages counted once per instance)",
+        title: "Σ RSS (shared pages once per instance)",
         xLabel: "s since the replay started",
         yLabel: "MiB",
         series: series("rssSumBytes"),
@@ -216,6 +242,7 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
     ],
     notes: [
       "Sampled every ~100 ms from /proc/<pid>/smaps_rollup and /proc/<pid>/status of every instance process.",
+      machine,
     ],
   });
   const trace = figure({
@@ -247,7 +274,7 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
 }
 
 /** report.md. */
-export function replayMarkdown(result: ReplayResult, command?: string): string {
+export function replayMarkdown(result: ReplayResult, command?: string, note?: string): string {
   const c = result.config;
   const m = result.machine;
   const loads = result.runs.map((r) => r.loadAverage1m.toFixed(2)).join(", ");
@@ -255,6 +282,7 @@ export function replayMarkdown(result: ReplayResult, command?: string): string {
     `# Trace replay: ${result.runs.map(runLabel).join(", ")}`,
     "",
     ...(command ? ["```sh", command, "```", ""] : []),
+    ...(note ? [note, ""] : []),
     `Trace: ${c.trace.source}, ${c.trace.invocations} invocations of ${c.trace.functions} functions over ${c.trace.minutes} minutes (${c.trace.quietMinutes} without any), replayed ${c.timeScale}x faster (open loop), functions assigned to models at random with seed ${c.seed}. Models: ${c.models.map((x) => x.name).join(", ")}. ${c.instances} instance(s); keep-alive TTL ${c.ttlS} s of trace time; gateway queue ${c.maxQueue}, deadline ${c.timeoutMs} ms; host memory limit ${c.hostMemoryBytes ? `${mib(c.hostMemoryBytes)} MiB` : "none"}, instance limit ${c.instanceMemoryBytes ? `${mib(c.instanceMemoryBytes)} MiB` : "none"}.`,
     "",
     `Machine: ${m.cpuModel}, ${m.cores} cores, ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, onnxruntime ${m.ortVersion}, Node.js ${m.nodeVersion}; 1-minute load average at the start of each run: ${loads}.`,
@@ -267,15 +295,23 @@ export function replayMarkdown(result: ReplayResult, command?: string): string {
 }
 
 /** Writes the report directory `out` (refused if it exists). */
-export async function writeReplayReport(result: ReplayResult, out: string, command?: string): Promise<void> {
+export async function writeReplayReport(
+  result: ReplayResult,
+  out: string,
+  command?: string,
+  note?: string,
+): Promise<void> {
   await writeOutputDir(out, async (dir) => {
-    await writeFile(join(dir, "replay.json"), JSON.stringify(replaySummaryJson(result), null, 1) + "\n");
+    await writeFile(
+      join(dir, "replay.json"),
+      JSON.stringify(replaySummaryJson(result, command), null, 1) + "\n",
+    );
     await mkdir(join(dir, "raw"));
     for (const r of result.runs) {
       const raw = { policy: r.policy, strategy: r.strategy, records: r.records, timeline: r.timeline };
       await writeFile(join(dir, "raw", `${r.policy}-${r.strategy}.json`), JSON.stringify(raw) + "\n");
     }
     for (const chart of replayCharts(result)) await writeFile(join(dir, chart.file), chart.svg);
-    await writeFile(join(dir, "report.md"), replayMarkdown(result, command));
+    await writeFile(join(dir, "report.md"), replayMarkdown(result, command, note));
   });
 }

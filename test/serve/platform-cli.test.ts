@@ -121,6 +121,12 @@ test(
     for (const f of ["replay.json", "report.md", "latency.svg", "memory.svg", "raw/stateless-eager.json"])
       assert.ok(existsSync(join(out, f)), f);
     assert.match(await readFile(join(out, "report.md"), "utf8"), /\| keep-alive × cicada \|/);
+    const again = await cicada(["replay", "--report-from", out, "--out", join(fx.root, "replay-again")], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /\| stateless × eager \| 40\/40 \|/);
+    const md = await readFile(join(fx.root, "replay-again", "report.md"), "utf8");
+    assert.match(md, /cicada replay --synthetic --minutes 2/);
+    assert.match(md, /Drawn again from the raw data of/);
   },
 );
 
@@ -152,6 +158,8 @@ test("usage errors are refused before anything starts", { timeout: 120_000 }, as
       /needs a strategy that maps/,
     ],
     [["platform", "--models", fx.resnet, "--instances", "0"], /--instances must be an integer from 1 to 64/],
+    [["platform", "--port", "0"], /--models <list> is required/],
+    [["replay", "--report-from", fx.root], /--report-from needs --out/],
     [
       ["platform", "--models", fx.resnet, "--host-memory-mb", "-5"],
       /--host-memory-mb must be a positive number/,

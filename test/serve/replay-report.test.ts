@@ -3,11 +3,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describeMachine } from "../../src/bench/machine.js";
 import { isCicadaError } from "../../src/errors.js";
+import { readReplayResult } from "../../src/report/replay-data.js";
 import { replayCharts, replayTable, writeReplayReport } from "../../src/report/replay-report.js";
 import type { ReplayResult, ReplayRun } from "../../src/serve/replay-run.js";
 import { summarizeReplay, type RequestRecord } from "../../src/serve/replay.js";
@@ -139,4 +140,22 @@ test("--out: replay.json, raw records, report.md and the figures; an existing di
   assert.match(md, /!\[Request latency\]\(latency\.svg\)/);
   await assert.rejects(writeReplayReport(result, out), (e: unknown) => isCicadaError(e, "E_OUTPUT_EXISTS"));
   assert.ok(existsSync(join(out, "report.md")));
+});
+
+test("a written replay reads back (summaries computed again, the command kept); a malformed one is refused", async () => {
+  const out = join(root, "again");
+  await writeReplayReport(result, out, "cicada replay --synthetic --time-scale 20");
+  const back = await readReplayResult(out);
+  assert.equal(back.command, "cicada replay --synthetic --time-scale 20");
+  assert.deepEqual(
+    back.result.runs.map((r) => r.summary),
+    result.runs.map((r) => r.summary),
+  );
+  assert.equal(back.result.runs[2]!.records.length, 50);
+  await writeFile(join(out, "replay.json"), JSON.stringify({ config: {}, machine: {}, runs: [] }));
+  await assert.rejects(
+    readReplayResult(out),
+    (e: unknown) => isCicadaError(e, "E_USAGE") && /replay\.json: field 'config\.trace'/.test(e.message),
+  );
+  await assert.rejects(readReplayResult(join(root, "nowhere")), (e: unknown) => isCicadaError(e, "E_USAGE"));
 });

@@ -37,7 +37,8 @@ export function mbFlag(flag: string, value: string | undefined): number | undefi
  * The bundles of --models: bundle directories as given (checked now), zoo names generated and imported
  * into the cache on first use (with progress on stderr). Returns model name and bundle directory.
  */
-export async function resolveModels(value: string, say: (line: string) => void) {
+export async function resolveModels(value: string | undefined, say: (line: string) => void) {
+  if (value === undefined) throw new CicadaError("E_USAGE", "--models <list> is required");
   const out: { name: string; bundleDir: string }[] = [];
   for (const spec of listOf("--models", value)) {
     if (existsSync(spec)) {
@@ -68,7 +69,7 @@ export async function resolveModels(value: string, say: (line: string) => void) 
 
 /** The flags `cicada platform` and `cicada replay` share, with their defaults. */
 export interface PlatformFlags {
-  models: string;
+  models?: string;
   instances: string;
   ttlS: string;
   hostMemoryMb?: string;
@@ -82,7 +83,7 @@ export interface PlatformFlags {
 /** Adds the shared flags to `command`. */
 export function platformOptions(command: Command): Command {
   return command
-    .requiredOption("--models <list>", "bundle directories or zoo model names, comma-separated")
+    .option("--models <list>", "bundle directories or zoo model names, comma-separated (required)")
     .option("--instances <n>", "instance processes in the pool", "2")
     .option("--ttl-s <s>", "keep-alive, preload, shared-weights: unload a model idle this long (s)", "600")
     .option(

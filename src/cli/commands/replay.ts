@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import { CicadaError } from "../../errors.js";
 import { stageOutputDir } from "../../format/atomic-output.js";
+import { readReplayResult } from "../../report/replay-data.js";
 import { replaySummaryJson, replayTable, writeReplayReport } from "../../report/replay-report.js";
 import { isStrategy, STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
 import { POLICIES, type PolicyName } from "../../serve/policies.js";
@@ -35,6 +36,7 @@ interface Flags extends PlatformFlags {
   maxWallS: string;
   verbose?: boolean;
   json?: boolean;
+  reportFrom?: string;
   out?: string;
 }
 
@@ -67,6 +69,18 @@ export function parseRuns(f: { policy: string; strategy: string; runs?: string }
 
 const say = (line: string) => process.stderr.write(`cicada replay: ${line}\n`);
 
+/** --report-from: the report of the replay in `from`, summaries computed again from its raw data, into `out`. */
+async function reportAgain(from: string, out: string | undefined): Promise<void> {
+  if (out === undefined)
+    throw new CicadaError("E_USAGE", "--report-from needs --out <dir> for the new report");
+  await stageOutputDir(out).then((s) => s.abort());
+  const { result, command } = await readReplayResult(from);
+  const note = `Drawn again from the raw data of ${from} (\`cicada replay --report-from\`), with the summaries computed again.`;
+  await writeReplayReport(result, out, command, note);
+  process.stdout.write(replayTable(result));
+  say(`wrote ${out}`);
+}
+
 /** Registers `cicada replay`. */
 export function registerReplay(program: Command): void {
   platformOptions(
@@ -94,10 +108,15 @@ export function registerReplay(program: Command): void {
       .option("--verbose", "pass the instances' stderr through")
       .option("--json", "print the summary as JSON")
       .option(
+        "--report-from <dir>",
+        "draw the report of a previous replay's --out again (with --out), replaying nothing",
+      )
+      .option(
         "--out <dir>",
         "write replay.json, raw records, report.md and SVG figures into a new directory",
       ),
   ).action(async (f: Flags) => {
+    if (f.reportFrom !== undefined) return reportAgain(f.reportFrom, f.out);
     if (Boolean(f.trace) === Boolean(f.synthetic))
       throw new CicadaError("E_USAGE", "give exactly one of --trace <file> and --synthetic");
     const common = parsePlatformFlags(f);
