@@ -18,6 +18,21 @@ export const ERROR_CODES = {
   E_INPUT_SHAPE: "an input tensor has the wrong shape",
   E_INPUT_DTYPE: "an input tensor has the wrong element type",
   E_RUNTIME: "onnxruntime failed to build or run a session",
+  E_REQUEST:
+    "an HTTP request is malformed: not JSON, a field missing or of the wrong type, binary data of the wrong size (it names the field)",
+  E_MODEL_UNKNOWN: "no served model has that name",
+  E_ROUTE_UNKNOWN: "no endpoint has that path",
+  E_METHOD_NOT_ALLOWED: "the endpoint exists but not for that HTTP method",
+  E_BODY_TOO_LARGE: "a request body is larger than the server's --max-body-bytes",
+  E_QUEUE_FULL: "a model's request queue is full (--max-queue)",
+  E_UNAVAILABLE: "the server is shutting down, or the model is not loaded (model ready)",
+  E_TIMEOUT: "a request took longer than the server's --timeout-ms",
+  E_TRACE_FORMAT:
+    "a trace file is not in a supported format or has a malformed line (it names the line and field)",
+  E_INSTANCE_START: "an instance process of the platform failed to start or to announce its port",
+  E_INSTANCE_DIED: "an instance process of the platform died or stopped answering while serving a request",
+  E_HOST_MEMORY:
+    "a load would exceed the platform's --host-memory-mb or --instance-memory-mb and nothing idle can be evicted",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -21,3 +21,18 @@ export { utilization, unitTimes, type Trace, type TraceEvent, type Unit } from "
 export { ganttSvg } from "./metrics/gantt.js";
 export { similarity } from "./metrics/similarity.js";
 export { CicadaError, ERROR_CODES, isCicadaError, type ErrorCode } from "./errors.js";
+export {
+  startInstance,
+  INSTANCE_DEFAULTS,
+  type FunctionInstance,
+  type InstanceOptions,
+} from "./serve/function-instance.js";
+export { createInferenceServer, type InferenceServer } from "./serve/inference-protocol.js";
+export { listen, type NodeServer } from "./serve/node-adapter.js";
+export { createLambdaFunction, lambdaHandler, instanceOptionsFromEnv } from "./serve/lambda-adapter.js";
+export { startPlatform, type Platform, type PlatformOptions } from "./serve/platform.js";
+export { POLICIES, createPolicy, type Policy, type PolicyName } from "./serve/policies.js";
+export { readAzureTrace } from "./serve/trace-azure.js";
+export { syntheticTrace } from "./serve/trace-synthetic.js";
+export { arrivalsOf, cutTrace, type Arrival, type InvocationTrace } from "./serve/trace-invocations.js";
+export { runReplays, type ReplayConfig, type ReplayResult } from "./serve/replay-run.js";

@@ -2,12 +2,16 @@
 import { Command, CommanderError } from "commander";
 import { isCicadaError } from "../errors.js";
 import { registerBench } from "./commands/bench.js";
+import { registerBenchServe } from "./commands/bench-serve.js";
 import { registerCache } from "./commands/cache.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerImport } from "./commands/import.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerPlatform } from "./commands/platform.js";
+import { registerReplay } from "./commands/replay.js";
 import { registerReport } from "./commands/report.js";
 import { registerRun } from "./commands/run.js";
+import { registerServe } from "./commands/serve.js";
 import { registerZoo } from "./commands/zoo.js";
 
 const program = new Command("cicada")
@@ -24,6 +28,10 @@ registerRun(program);
 registerBench(program);
 registerReport(program);
 registerCache(program);
+registerServe(program);
+registerBenchServe(program);
+registerPlatform(program);
+registerReplay(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,343 @@
+// The function server's core: `handle(Request) → Response` speaking the Open Inference Protocol (KServe
+// v2) REST API, its model repository extension and our `cicada` extension, over a ModelHost. It knows
+// nothing of sockets or Lambda events: the Node http and Lambda adapters translate to and from the WHATWG
+// Request/Response it takes and returns, and tests call it in-process. Errors leave as `{"error": "…"}`
+// with the status their code maps to (and the code in `x-cicada-error`).
+import { readFileSync } from "node:fs";
+import { CicadaError, isCicadaError, type ErrorCode } from "../errors.js";
+import { now } from "../metrics/trace.js";
+import { isStrategy, STRATEGIES, type StrategyName } from "../runtime/strategy.js";
+import { readInstanceMemory } from "./instance-memory.js";
+import { Deadline } from "./deadline.js";
+import type { ModelHost } from "./model-host.js";
+import {
+  parseOrThrow,
+  RepositoryIndexSchema,
+  RepositoryLoadSchema,
+  tensorMetadata,
+} from "./protocol-schemas.js";
+import { optionalJson, readBody } from "./request-body.js";
+import { runFacts } from "./run-facts.js";
+import { decodeInferRequest, encodeOutputs, inferResponseBody } from "./tensor-codec.js";
+
+/** Options of {@link createInferenceServer}. */
+export interface InferenceServerOptions {
+  /** Largest request body accepted (413 past it). */
+  maxBodyBytes: number;
+  /** Per-request limit, request received → response ready (504 past it; the work it started goes on). */
+  timeoutMs: number;
+  /** Where internal errors are written (stderr in the CLI). */
+  log?: (line: string) => void;
+}
+
+/** The core of one instance. */
+export interface InferenceServer {
+  handle(request: Request): Promise<Response>;
+  /** Stops taking work: readiness and new inference or load requests answer 503. */
+  drain(): void;
+  readonly draining: boolean;
+}
+
+/** HTTP status of each error code; codes not listed are 500. */
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  E_REQUEST: 400,
+  E_INPUT_NAME: 400,
+  E_INPUT_SHAPE: 400,
+  E_INPUT_DTYPE: 400,
+  E_MODEL_UNKNOWN: 404,
+  E_ROUTE_UNKNOWN: 404,
+  E_METHOD_NOT_ALLOWED: 405,
+  E_BODY_TOO_LARGE: 413,
+  E_QUEUE_FULL: 429,
+  E_UNAVAILABLE: 503,
+  E_TIMEOUT: 504,
+};
+
+/** The HTTP status an error answers with. */
+export function statusOf(e: unknown): number {
+  return isCicadaError(e) ? (STATUS[e.code] ?? 500) : 500;
+}
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
+/** The only model version: a bundle is one version of a model. */
+const MODEL_VERSION = "1";
+const EXTENSIONS = ["binary_tensor_data", "model_repository", "cicada"];
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+/** `{"error": message}` with the status of its code. */
+export function errorResponse(e: unknown): Response {
+  const code = isCicadaError(e) ? e.code : "E_INTERNAL";
+  const message = isCicadaError(e) ? e.message : `internal error: ${(e as Error).message ?? String(e)}`;
+  return json(statusOf(e), { error: message }, { "x-cicada-error": code });
+}
+
+interface Context {
+  request: Request;
+  url: URL;
+  received: number;
+  params: Record<string, string>;
+}
+
+type Handler = (ctx: Context) => Promise<Response> | Response;
+
+/** Path patterns: `:name` matches one segment; model routes also answer under `/versions/:version`. */
+function routes(server: Handlers): { method: string; path: string[]; run: Handler }[] {
+  const table: [string, string, Handler][] = [
+    ["GET", "/v2", () => server.metadata()],
+    ["GET", "/v2/health/live", () => json(200, { live: true })],
+    ["GET", "/v2/health/ready", () => server.ready()],
+    ["GET", "/v2/models/:model", (c) => server.modelMetadata(c)],
+    ["GET", "/v2/models/:model/ready", (c) => server.modelReady(c)],
+    ["POST", "/v2/models/:model/infer", (c) => server.infer(c)],
+    ["POST", "/v2/repository/index", (c) => server.index(c)],
+    ["POST", "/v2/repository/models/:model/load", (c) => server.load(c)],
+    ["POST", "/v2/repository/models/:model/unload", (c) => server.unload(c)],
+    ["GET", "/v2/cicada/instance", () => server.instance()],
+  ];
+  const out = table.map(([method, path, run]) => ({ method, path: path.split("/").slice(1), run }));
+  for (const r of [...out]) {
+    if (r.path[1] === "models")
+      out.push({ ...r, path: [...r.path.slice(0, 3), "versions", ":version", ...r.path.slice(3)] });
+  }
+  return out;
+}
+
+function match(pattern: string[], segments: string[]): Record<string, string> | undefined {
+  if (pattern.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    if (p.startsWith(":")) params[p.slice(1)] = segments[i]!;
+    else if (p !== segments[i]) return undefined;
+  }
+  return params;
+}
+
+function segmentsOf(url: URL): string[] {
+  try {
+    return url.pathname.replace(/\/+$/, "").split("/").slice(1).map(decodeURIComponent);
+  } catch {
+    throw new CicadaError("E_REQUEST", `the path ${url.pathname} is not valid percent-encoding`);
+  }
+}
+
+/** A strategy given by a client, checked. */
+function strategyParam(value: unknown, field: string): StrategyName | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" || !isStrategy(value)) {
+    throw new CicadaError(
+      "E_REQUEST",
+      `${field} must be one of ${STRATEGIES.join(", ")}, found ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+class Handlers {
+  draining = false;
+
+  constructor(
+    private readonly host: ModelHost,
+    private readonly options: InferenceServerOptions,
+  ) {}
+
+  metadata(): Response {
+    return json(200, { name: "cicada", version: VERSION, extensions: EXTENSIONS });
+  }
+
+  ready(): Response {
+    return this.draining
+      ? json(
+          503,
+          { ready: false, error: "the server is shutting down" },
+          { "x-cicada-error": "E_UNAVAILABLE" },
+        )
+      : json(200, { ready: true });
+  }
+
+  /** The model a route names (E_MODEL_UNKNOWN for an unknown name or version). */
+  private model(ctx: Context): string {
+    const name = ctx.params.model!;
+    this.host.manifest(name);
+    const version = ctx.params.version;
+    if (version !== undefined && version !== MODEL_VERSION) {
+      throw new CicadaError(
+        "E_MODEL_UNKNOWN",
+        `model ${name} has no version '${version}' (versions: ${MODEL_VERSION})`,
+      );
+    }
+    return name;
+  }
+
+  private refuseWhenDraining(): void {
+    if (this.draining)
+      throw new CicadaError("E_UNAVAILABLE", "the server is shutting down and takes no new requests");
+  }
+
+  modelMetadata(ctx: Context): Response {
+    const name = this.model(ctx);
+    const m = this.host.manifest(name);
+    return json(200, {
+      name,
+      versions: [MODEL_VERSION],
+      platform: "onnxruntime_onnx",
+      inputs: m.inputs.map(tensorMetadata),
+      outputs: m.outputs.map(tensorMetadata),
+    });
+  }
+
+  modelReady(ctx: Context): Response {
+    const info = this.host.describe(this.model(ctx));
+    if (info.state === "READY") return json(200, { name: info.name, ready: true });
+    throw new CicadaError(
+      "E_UNAVAILABLE",
+      `model ${info.name} is ${info.state} (it is cold-started by its first inference request, or by POST /v2/repository/models/${info.name}/load)`,
+    );
+  }
+
+  async infer(ctx: Context): Promise<Response> {
+    this.refuseWhenDraining();
+    const name = this.model(ctx);
+    const manifest = this.host.manifest(name);
+    // Admitted before the body is read: the queue bound also bounds the bodies held.
+    const ticket = this.host.admit(name);
+    const deadline = new Deadline(ctx.received, this.options.timeoutMs, `model ${name}`);
+    let handedOver = false;
+    try {
+      const body = await deadline.race(readBody(ctx.request, this.options.maxBodyBytes, deadline.signal));
+      const decoded = decodeInferRequest(body, ctx.request.headers.get("inference-header-content-length"), {
+        name,
+        inputs: manifest.inputs,
+        outputs: manifest.outputs,
+      });
+      const own = decoded.parameters.cicada_timeout_ms;
+      if (own !== undefined) {
+        if (typeof own !== "number" || !(own > 0)) {
+          throw new CicadaError(
+            "E_REQUEST",
+            `field 'parameters.cicada_timeout_ms': expected a positive number, found ${JSON.stringify(own)}`,
+          );
+        }
+        deadline.shorten(own, "parameters.cicada_timeout_ms");
+      }
+      handedOver = true;
+      const run = await deadline.race(this.host.infer(name, ticket, decoded.feeds, deadline.signal));
+      const encoded = encodeOutputs(decoded.outputs, run.outputs);
+      const facts = runFacts(run, now() - ctx.received);
+      const head = {
+        model_name: name,
+        model_version: MODEL_VERSION,
+        ...(decoded.id !== undefined ? { id: decoded.id } : {}),
+        parameters: facts.parameters,
+      };
+      const { body: out, headerLength } = inferResponseBody(head, encoded);
+      const headers: Record<string, string> = {
+        ...facts.headers,
+        "content-type": headerLength === undefined ? "application/json" : "application/octet-stream",
+        ...(headerLength === undefined ? {} : { "inference-header-content-length": String(headerLength) }),
+      };
+      return new Response(out, { status: 200, headers });
+    } finally {
+      deadline.clear();
+      if (!handedOver) ticket.release();
+    }
+  }
+
+  async index(ctx: Context): Promise<Response> {
+    const body = optionalJson(await readBody(ctx.request, this.options.maxBodyBytes), "repository index");
+    const { ready } = parseOrThrow(RepositoryIndexSchema, body ?? {}, "repository index");
+    const models = this.host
+      .list()
+      .filter((m) => !ready || m.state === "READY")
+      .map((m) => ({ name: m.name, version: MODEL_VERSION, state: m.state, reason: "" }));
+    return json(200, models);
+  }
+
+  async load(ctx: Context): Promise<Response> {
+    this.refuseWhenDraining();
+    const name = this.model(ctx);
+    const body = optionalJson(await readBody(ctx.request, this.options.maxBodyBytes), `load of ${name}`);
+    const { parameters } = parseOrThrow(RepositoryLoadSchema, body ?? {}, `load of ${name}`);
+    const fromQuery = strategyParam(
+      ctx.url.searchParams.get("strategy") ?? undefined,
+      "query parameter 'strategy'",
+    );
+    const fromBody = strategyParam(parameters?.strategy, "field 'parameters.strategy'");
+    if (fromQuery && fromBody && fromQuery !== fromBody) {
+      throw new CicadaError(
+        "E_REQUEST",
+        `load of ${name}: the query says strategy ${fromQuery}, the body ${fromBody}`,
+      );
+    }
+    const t0 = now();
+    const deadline = new Deadline(ctx.received, this.options.timeoutMs, `load of ${name}`);
+    const info = await deadline
+      .race(this.host.load(name, fromQuery ?? fromBody))
+      .finally(() => deadline.clear());
+    return json(200, { ...info, load_ms: round(now() - t0) });
+  }
+
+  async unload(ctx: Context): Promise<Response> {
+    const name = this.model(ctx);
+    return json(200, await this.host.unload(name));
+  }
+
+  instance(): Response {
+    const m = readInstanceMemory();
+    return json(200, {
+      pid: m.pid,
+      rssBytes: m.rssBytes,
+      rssAnonBytes: m.rssAnonBytes,
+      pssBytes: m.pssBytes,
+      pssAnonBytes: m.pssAnonBytes,
+      pssFileBytes: m.pssFileBytes,
+      models: this.host.list(),
+    });
+  }
+}
+
+/** The protocol over `host`: route, validate, run, answer. */
+export function createInferenceServer(host: ModelHost, options: InferenceServerOptions): InferenceServer {
+  const handlers = new Handlers(host, options);
+  const table = routes(handlers);
+  return {
+    get draining() {
+      return handlers.draining;
+    },
+    drain() {
+      handlers.draining = true;
+    },
+    async handle(request: Request): Promise<Response> {
+      const received = now();
+      try {
+        const url = new URL(request.url);
+        const segments = segmentsOf(url);
+        const found = table.map((r) => ({ r, params: match(r.path, segments) })).filter((f) => f.params);
+        if (found.length === 0) throw new CicadaError("E_ROUTE_UNKNOWN", `no endpoint ${url.pathname}`);
+        const hit = found.find((f) => f.r.method === request.method);
+        if (!hit) {
+          const allowed = [...new Set(found.map((f) => f.r.method))].join(", ");
+          throw new CicadaError(
+            "E_METHOD_NOT_ALLOWED",
+            `${url.pathname} takes ${allowed}, not ${request.method}`,
+          );
+        }
+        return await hit.r.run({ request, url, received, params: hit.params! });
+      } catch (e) {
+        if (statusOf(e) === 500)
+          options.log?.(`${request.method} ${request.url}: ${(e as Error).stack ?? String(e)}`);
+        return errorResponse(e);
+      }
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// What the server tests share: tiny zoo models imported as bundles in a temp dir, inference requests in
+// the protocol's JSON and binary forms built from host tensors, and the eager reference to compare with.
+import assert from "node:assert/strict";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { importModel } from "../../src/importer/import-model.js";
+import { similarity } from "../../src/metrics/similarity.js";
+import type { HostTensor } from "../../src/runtime/host-tensor.js";
+import type { Parameters } from "../../src/serve/protocol-schemas.js";
+import { inferRequestBody } from "../../src/serve/tensor-codec.js";
+import { generateZooModel } from "../../src/zoo/registry.js";
+
+/** A temp dir with bundles of the named tiny zoo models (`name` → bundle dir) and a cache root. */
+export async function tinyBundles(
+  prefix: string,
+  models: Record<string, number>,
+): Promise<{ root: string; cache: string; bundles: Record<string, string> }> {
+  const root = await mkdtemp(join(tmpdir(), `cicada-${prefix}-`));
+  const bundles: Record<string, string> = {};
+  for (const [name, stages] of Object.entries(models)) {
+    const model = await generateZooModel(name, join(root, name), { seed: 11 });
+    await importModel(model.modelPath, join(root, `${name}.bundle`), { stages });
+    bundles[name] = join(root, `${name}.bundle`);
+  }
+  return { root, cache: join(root, "cache"), bundles };
+}
+
+/** A JSON inference request for `feeds` (INT64 as numbers), with an `id` and `parameters` if given. */
+export function jsonRequest(
+  feeds: Record<string, HostTensor>,
+  extra: { id?: string; parameters?: Parameters } = {},
+): string {
+  return inferRequestBody(feeds, extra).body.toString();
+}
+
+/** A binary-extension request for `feeds`: the JSON header and the raw bytes, and the header's length. */
+export function binaryRequest(
+  feeds: Record<string, HostTensor>,
+  parameters: Parameters = {},
+): { body: Buffer; headerLength: number } {
+  const { body, headerLength } = inferRequestBody(feeds, { binary: true, parameters });
+  return { body, headerLength: headerLength! };
+}
+
+/** An infer response's JSON part. */
+export interface InferJson {
+  model_name: string;
+  model_version: string;
+  id?: string;
+  parameters: Record<string, string | number | boolean | null>;
+  outputs: {
+    name: string;
+    datatype: string;
+    shape: number[];
+    data?: number[];
+    parameters?: { binary_data_size: number };
+  }[];
+}
+
+/** Asserts `actual` equals the eager reference: cosine >= 0.99999 and a small max abs difference. */
+export function assertMatchesEager(actual: ArrayLike<number>, expected: HostTensor, what: string): void {
+  const s = similarity(actual, expected.data);
+  assert.ok(s.cosine >= 0.99999, `${what}: cosine ${s.cosine}`);
+  assert.ok(s.maxAbsDiff < 1e-4, `${what}: max abs diff ${s.maxAbsDiff}`);
+}
