@@ -294,6 +294,10 @@ export function replayMarkdown(result: ReplayResult, command?: string, note?: st
   ].join("\n");
 }
 
+/** Times in the raw files to the microsecond (their clock's resolution is finer than what they can say). */
+const microseconds = (_key: string, v: unknown) =>
+  typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v;
+
 /** Writes the report directory `out` (refused if it exists). */
 export async function writeReplayReport(
   result: ReplayResult,
@@ -309,7 +313,10 @@ export async function writeReplayReport(
     await mkdir(join(dir, "raw"));
     for (const r of result.runs) {
       const raw = { policy: r.policy, strategy: r.strategy, records: r.records, timeline: r.timeline };
-      await writeFile(join(dir, "raw", `${r.policy}-${r.strategy}.json`), JSON.stringify(raw) + "\n");
+      await writeFile(
+        join(dir, "raw", `${r.policy}-${r.strategy}.json`),
+        JSON.stringify(raw, microseconds) + "\n",
+      );
     }
     for (const chart of replayCharts(result)) await writeFile(join(dir, chart.file), chart.svg);
     await writeFile(join(dir, "report.md"), replayMarkdown(result, command, note));
