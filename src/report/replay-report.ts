@@ -14,6 +14,8 @@ import { categoryPanel, linePanel } from "./svg-panels.js";
 const MiB = 2 ** 20;
 const mib = (b: number) => (Number.isFinite(b) ? (b / MiB).toFixed(0) : "–");
 const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : "–");
+/** A latency for a bar label: seconds from 10 s up. */
+const short = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${ms(v)} ms`);
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : "–");
 
 /** "keep-alive × cicada". */
@@ -160,7 +162,7 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
             kind: "bar" as const,
             value: r.summary.latencyMs[p],
             colour: PALETTE[i]!,
-            label: ms(r.summary.latencyMs[p]),
+            label: short(r.summary.latencyMs[p]),
             tooltip: `${runLabel(r)} ${p}: ${ms(r.summary.latencyMs[p])} ms`,
           })),
         })),
