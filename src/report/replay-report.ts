@@ -14,6 +14,8 @@ import { categoryPanel, linePanel } from "./svg-panels.js";
 const MiB = 2 ** 20;
 const mib = (b: number) => (Number.isFinite(b) ? (b / MiB).toFixed(0) : "–");
 const ms = (v: number) => (Number.isFinite(v) ? (v >= 100 ? v.toFixed(0) : v.toFixed(1)) : "–");
+/** A latency for a bar label: seconds from 10 s up. */
+const short = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${ms(v)} ms`);
 const pct = (v: number) => (Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : "–");
 
 /** "keep-alive × cicada". */
@@ -160,7 +162,7 @@ export function replayCharts(result: ReplayResult): { file: string; title: strin
             kind: "bar" as const,
             value: r.summary.latencyMs[p],
             colour: PALETTE[i]!,
-            label: ms(r.summary.latencyMs[p]),
+            label: short(r.summary.latencyMs[p]),
             tooltip: `${runLabel(r)} ${p}: ${ms(r.summary.latencyMs[p])} ms`,
           })),
         })),
@@ -294,6 +296,10 @@ export function replayMarkdown(result: ReplayResult, command?: string, note?: st
   ].join("\n");
 }
 
+/** Times in the raw files to the microsecond (their clock's resolution is finer than what they can say). */
+const microseconds = (_key: string, v: unknown) =>
+  typeof v === "number" && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v;
+
 /** Writes the report directory `out` (refused if it exists). */
 export async function writeReplayReport(
   result: ReplayResult,
@@ -309,7 +315,10 @@ export async function writeReplayReport(
     await mkdir(join(dir, "raw"));
     for (const r of result.runs) {
       const raw = { policy: r.policy, strategy: r.strategy, records: r.records, timeline: r.timeline };
-      await writeFile(join(dir, "raw", `${r.policy}-${r.strategy}.json`), JSON.stringify(raw) + "\n");
+      await writeFile(
+        join(dir, "raw", `${r.policy}-${r.strategy}.json`),
+        JSON.stringify(raw, microseconds) + "\n",
+      );
     }
     for (const chart of replayCharts(result)) await writeFile(join(dir, chart.file), chart.svg);
     await writeFile(join(dir, "report.md"), replayMarkdown(result, command, note));

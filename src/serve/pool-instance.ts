@@ -2,11 +2,12 @@
 // one way the platform talks to it (`request`), which never hangs: a reply, a timeout, or — as soon as the
 // process exits — an error naming the instance.
 import type { ChildProcess } from "node:child_process";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { createInterface } from "node:readline";
 import { z } from "zod";
 import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
+import { exchange } from "./http-exchange.js";
 import type { InstanceState, InstanceView, ModelSlotView } from "./policies.js";
 
 /**
@@ -138,7 +139,15 @@ export class Instance implements InstanceView {
       timeoutMs,
     );
     try {
-      return await this.exchange(method, path, init, control.signal);
+      const r = await exchange(`${this.url}${path}`, {
+        method,
+        ...init,
+        agent: this.agent,
+        signal: control.signal,
+      });
+      const headers = new Headers();
+      for (let i = 0; i < r.rawHeaders.length; i += 2) headers.append(r.rawHeaders[i]!, r.rawHeaders[i + 1]!);
+      return { status: r.status, headers, body: r.body };
     } catch (e) {
       if (control.signal.aborted && control.signal.reason instanceof CicadaError) throw control.signal.reason;
       const cause = (e as Error).message;
@@ -151,35 +160,6 @@ export class Instance implements InstanceView {
       clearTimeout(timer);
       this.inFlight.delete(control);
     }
-  }
-
-  /**
-   * One HTTP exchange over the instance's keep-alive connections. NOTE: node:http rather than fetch: on this
-   * path (every request of the platform) undici's fetch cost ~3 ms more per request.
-   */
-  private exchange(
-    method: string,
-    path: string,
-    init: { headers?: Record<string, string>; body?: Uint8Array },
-    signal: AbortSignal,
-  ): Promise<InstanceReply> {
-    return new Promise((resolve, reject) => {
-      const headers = { ...init.headers, "content-length": String(init.body?.byteLength ?? 0) };
-      const req = httpRequest(`${this.url}${path}`, { method, headers, agent: this.agent, signal }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", reject);
-        res.on("end", () => {
-          if (!res.complete) return reject(new Error("the response ended before it was complete"));
-          const h = new Headers();
-          for (let i = 0; i < res.rawHeaders.length; i += 2)
-            h.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
-          resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks) });
-        });
-      });
-      req.on("error", reject);
-      req.end(init.body);
-    });
   }
 
   /** Resolves with the instance's `listening` line; rejects if it exits or stays silent for `timeoutMs`. */

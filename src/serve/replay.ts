@@ -4,10 +4,11 @@
 // --max-wall-s and abandons what is still outstanding a drain period later; loopback only. Each answer is
 // recorded with the platform's facts (instance, cold, queue and load time), and a run is summarised as the
 // paper reports it: latency percentiles, cold-start count and share, memory over time.
-import { Agent, request as httpRequest, type IncomingHttpHeaders } from "node:http";
+import { Agent, type IncomingHttpHeaders } from "node:http";
 import { summarize } from "../bench/stats.js";
 import { now } from "../metrics/trace.js";
 import { quantile } from "../bench/stats.js";
+import { exchange } from "./http-exchange.js";
 import type { MemoryPoint } from "./instance-pool.js";
 import type { InferRequestBytes } from "./replay-inputs.js";
 import type { Arrival } from "./trace-invocations.js";
@@ -62,38 +63,23 @@ function parametersOf(body: Uint8Array, headerLength: string | null): Record<str
   }
 }
 
-/** One POST over `agent`, read whole; rejects on a connection failure or when `signal` aborts. */
-function post(url: string, req: InferRequestBytes, agent: Agent, signal: AbortSignal) {
-  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-    const headers = { ...req.headers, "content-length": String(req.body.byteLength) };
-    const r = httpRequest(url, { method: "POST", headers, agent, signal }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", reject);
-      res.on("end", () =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-      );
-    });
-    r.on("error", reject);
-    r.end(req.body);
-  });
-}
-
 const header = (h: IncomingHttpHeaders, name: string) => {
   const v = h[name];
   return typeof v === "string" ? v : null;
 };
 const numberOrNull = (v: unknown) => (typeof v === "number" ? v : null);
 
-/**
- * Sends one request and records its answer. NOTE: node:http, not fetch: in a burst of 100 concurrent
- * requests on this 2-core machine, undici's fetch added ~0.5-1 s per request before the gateway saw it,
- * node:http ~0.2-0.4 s (the client shares the cores with the instances).
- */
+/** Sends one request and records its answer. */
 async function send(url: string, a: Arrival, req: InferRequestBytes, agent: Agent, signal: AbortSignal) {
   const start = now();
   try {
-    const r = await post(`${url}/v2/models/${encodeURIComponent(a.model)}/infer`, req, agent, signal);
+    const r = await exchange(`${url}/v2/models/${encodeURIComponent(a.model)}/infer`, {
+      method: "POST",
+      headers: req.headers,
+      body: req.body,
+      agent,
+      signal,
+    });
     const queue = header(r.headers, "x-cicada-queue-ms");
     const gateway = header(r.headers, "x-cicada-gateway-ms");
     const base = {
