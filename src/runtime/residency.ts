@@ -47,12 +47,15 @@ export function looksResident(path: string, offset: number, length: number): boo
   const span = Math.floor((length - PROBE_BYTES) / page) * page;
   const fd = openSync(path, "r");
   try {
-    let fast = 0;
+    // Stop at the second slow probe: the range can no longer pass, and on an evicted file each further
+    // probe is a synchronous device round trip (~1 ms here) on the thread that starts the retrievals.
+    let slow = 0;
     for (let k = 0; k < PROBES; k++) {
       const at = offset + Math.floor((span * k) / (PROBES - 1) / page) * page;
-      if (PROBE_BYTES / (probeMs(fd, at, PROBE_BYTES) / 1000) >= RESIDENT_BANDWIDTH) fast++;
+      if (PROBE_BYTES / (probeMs(fd, at, PROBE_BYTES) / 1000) < RESIDENT_BANDWIDTH && ++slow > 1)
+        return false;
     }
-    return fast >= PROBES - 1;
+    return true;
   } finally {
     closeSync(fd);
   }
