@@ -64,6 +64,8 @@ export interface BenchOptions {
   cache: CacheState;
   /** Seed of the random example inputs (the same inputs for every cold start). */
   seed?: number;
+  /** cicada's plan (LoadOptions.plan; default auto). */
+  plan?: "auto" | PlanName;
   /** Memory samples kept per cold start in the raw data (the peak uses all). */
   maxSamples?: number;
   /** One line per event worth telling (a cold start done, a setup step). */
@@ -415,6 +417,7 @@ async function benchOne(
           bundleDir: target.bundleDir,
           strategy,
           seed,
+          plan: options.plan ?? "auto",
           referencePath,
           maxSamples: options.maxSamples ?? 1000,
         });

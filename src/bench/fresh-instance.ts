@@ -38,6 +38,8 @@ export type InstanceRequest =
       bundleDir: string;
       strategy: StrategyName;
       seed: number;
+      /** cicada's plan (LoadOptions.plan). */
+      plan: "auto" | PlanName;
       referencePath: string;
       /** Memory samples kept in the report (the peak is computed over all of them). */
       maxSamples: number;
@@ -147,7 +149,7 @@ async function coldStart(req: Extract<InstanceRequest, { kind: "cold-start" }>):
   let model: LoadedModel | undefined;
   let result: ModelRun;
   try {
-    model = await loadModel(runtime, req.bundleDir, { strategy: req.strategy });
+    model = await loadModel(runtime, req.bundleDir, { strategy: req.strategy, plan: req.plan });
     // Stage outputs are kept for the per-stage check: one copy of each boundary activation (small next to
     // the weights) is the only work this adds to the clock.
     result = await model.run(feeds, { stageOutputs: true });

@@ -55,9 +55,11 @@ export interface LoadOptions {
   prepack?: boolean;
   /**
    * cicada: `pipeline` runs the bundle's stages as a pipeline; `whole` builds one session from MiniLoader's
-   * whole-model graph; `auto` (default) chooses `whole` when that graph exists and its weights are already
-   * resident and verified (there is nothing to retrieve, so nothing for a pipeline to overlap, and on a
-   * machine whose cores execution already uses, stage sessions only add work), else `pipeline`.
+   * whole-model graph, its weights mapped, and runs it while the WeightDecoupler reads (and verifies) the
+   * data file in execution order, when it is not resident or not yet verified; `auto` (default) chooses
+   * `whole` when MiniLoader has that graph (models up to {@link WHOLE_MODEL_MAX_BYTES}), else `pipeline`.
+   * NOTE: measured on 2 cores, stage sessions only add work to execution, which already uses both cores,
+   * and the whole graph's execution overlaps its retrieval as a pipeline's stages do (docs/runtime-measurements.md).
    */
   plan?: "auto" | PlanName;
 }
@@ -180,6 +182,9 @@ class ModelHandle implements LoadedModel {
   private loadStart = now();
   private retriever: WeightRetriever | undefined;
   private entry: MiniLoaderEntry | undefined;
+  /** cicada's whole plan: loads so far, and the retrieval and verification of the current load's weights. */
+  private wholeLoads = 0;
+  private weightsChecked: Promise<void> = Promise.resolve();
   private readonly onWorkerDied = (death: { worker: number }) => {
     for (const s of this.slots)
       if (s.worker === death.worker && s.state === "ready") this.transition(s, "unloaded");
@@ -294,10 +299,20 @@ class ModelHandle implements LoadedModel {
   private async loadWhole(): Promise<void> {
     const slot = this.slots[0]!;
     if (COMPONENTS[this.strategy].miniLoader) {
-      // cicada's whole plan: MiniLoader's whole-model graph (found by the planner), its weights resident
-      // and verified already.
-      const whole = this.planning!.entry!.whole!;
-      await this.create(slot, "A", { path: whole.modelPath }, this.mapped, whole.dataBytes);
+      // cicada's whole plan: MiniLoader's whole-model graph (the planner's entry; on a reload, the entry
+      // again, rebuilt if it was found corrupt). Its session maps the weights, so it is created and run
+      // while the data file is retrieved; run() returns nothing computed from unverified weights.
+      const entry =
+        this.wholeLoads++ === 0
+          ? this.planning!.entry!
+          : (await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot)).entry;
+      const whole = entry.whole!;
+      // The construction is handed to a worker first; the residency probe and the retrieval's start
+      // then run on this thread while the worker builds.
+      const created = this.create(slot, "A", { path: whole.modelPath }, this.mapped, whole.dataBytes);
+      this.weightsChecked = this.retrieveWhole(entry);
+      this.weightsChecked.catch(() => {});
+      await created;
     } else if (this.strategy === "eager") {
       // What a Node.js user does today: InferenceSession.create(model.onnx) with default options.
       await this.create(slot, "L", { path: sourceModelOf(this.bundle) }, SESSION_CONFIGS.eager);
@@ -305,6 +320,46 @@ class ModelHandle implements LoadedModel {
       const model = await ensureOrtBestModel(this.bundle, this.runtime.cacheRoot);
       await this.create(slot, "L", { path: model }, this.mapped);
     }
+  }
+
+  /**
+   * R for the whole plan: the whole graph's data file, read front to back (it is in execution order) so
+   * that execution, which faults the mapped weights in as it reaches them, finds them in the page cache;
+   * verified against its checksum as it passes unless verified already. Skipped when there is nothing to
+   * do. A corrupt entry is removed (the next load rebuilds it) and the error thrown.
+   */
+  private async retrieveWhole(entry: MiniLoaderEntry): Promise<void> {
+    const whole = entry.whole!;
+    const verify = !isVerified(entry, [whole]);
+    if (!verify && this.options.skipResident !== false && looksResident(whole.dataPath, 0, whole.dataBytes))
+      return;
+    const retriever = new WeightRetriever(
+      [
+        {
+          stage: 0,
+          path: whole.dataPath,
+          offset: 0,
+          length: whole.dataBytes,
+          ...(verify ? { checksum: whole.dataChecksum } : {}),
+        },
+      ],
+      {
+        mode: "prefetch",
+        scheduler: createScheduler("priority"),
+        memoryBudgetBytes: this.options.memoryBudgetBytes ?? 1 << 30,
+        ...(this.options.chunkBytes ? { chunkBytes: this.options.chunkBytes } : {}),
+        onEvent: (e) => this.loadEvents.push(e),
+      },
+    );
+    this.retriever = retriever;
+    retriever.start();
+    try {
+      await retriever.whenRetrieved(0);
+    } catch (e) {
+      if (isCicadaError(e, "E_BUNDLE_CHECKSUM")) await evictEntry(entry);
+      throw e;
+    }
+    if (verify) markVerified(entry, [whole]);
   }
 
   /**
@@ -530,6 +585,20 @@ class ModelHandle implements LoadedModel {
         if ((lastUse.get(name) ?? -1) > slot.index) live.set(name, t);
       }
     }
+    if (this.plan === "whole") {
+      try {
+        await this.weightsChecked;
+      } catch (e) {
+        // Computed from weights that failed verification: not returned, and the session goes (the entry
+        // was removed), so the next request loads again from a rebuilt entry.
+        const slot = this.slots[0]!;
+        if (slot.state === "ready") {
+          this.transition(slot, "unloaded");
+          await this.runtime.pool.release(slot.worker, slot.key).catch(() => {});
+        }
+        throw e;
+      }
+    }
     const loading = cold ? this.loadEvents : [];
     if (cold) this.loadEvents = [];
     const trace: Trace = {
@@ -581,7 +650,7 @@ async function choosePlan(
   if (!COMPONENTS[options.strategy].staged) return { plan: "whole" };
   const asked = options.plan ?? "auto";
   if (options.strategy !== "cicada" || asked === "pipeline") return { plan: "pipeline" };
-  let { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
+  const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
   if (!entry.whole) {
     if (asked === "whole") {
       throw new CicadaError(
@@ -590,16 +659,6 @@ async function choosePlan(
       );
     }
     return { plan: "pipeline" };
-  }
-  if (asked === "auto" && !looksResident(entry.whole.dataPath, 0, entry.whole.dataBytes))
-    return { plan: "pipeline" };
-  // Resident (or asked for): checked against its checksum unless already verified; a corrupt entry is
-  // removed, rebuilt from the bundle and used.
-  try {
-    await verifyEntry(entry, [entry.whole]);
-  } catch (e) {
-    if (!isCicadaError(e, "E_BUNDLE_CHECKSUM")) throw e;
-    ({ entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot));
   }
   return { plan: "whole", entry };
 }

@@ -14,6 +14,7 @@ import { readStageStructure, readStageWeights, stageExternalData, type Bundle } 
 import { writeFileAtomic } from "../format/atomic-output.js";
 import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
 import { touchEntry } from "./cache-root.js";
+import { layOutInExecutionOrder } from "./execution-order.js";
 import { mergeStages } from "./stage-merge.js";
 
 /** One optimised stage in the cache. */
@@ -32,7 +33,8 @@ export interface MiniLoaderEntry {
   stages: OptimizedStage[];
   /**
    * The whole model as one optimised graph (all stages merged), for the plan without a pipeline; only for
-   * models of at most {@link WHOLE_MODEL_MAX_BYTES} of weights.
+   * models of at most {@link WHOLE_MODEL_MAX_BYTES} of weights. Its data file is in execution order (see
+   * execution-order.ts), so that it can run while the file is still being read.
    */
   whole?: OptimizedStage;
 }
@@ -138,6 +140,7 @@ async function optimizeInto(
   structure: Uint8Array,
   externalData: { path: string; data: Uint8Array }[],
   options: MiniLoaderOptions,
+  executionOrder = false,
 ): Promise<OptimizedStage> {
   const entries: Record<string, string> = {
     optimized_model_external_initializers_file_name: names.data,
@@ -156,6 +159,7 @@ async function optimizeInto(
   const dataPath = join(dir, names.data);
   // A graph whose weights are all small keeps them inline: give it an empty data file for uniformity.
   if (!existsSync(dataPath)) await writeFileAtomic(dataPath, new Uint8Array(0));
+  else if (executionOrder) await layOutInExecutionOrder(join(dir, names.model), names.data);
   return {
     modelPath: join(dir, names.model),
     dataPath,
@@ -186,7 +190,7 @@ async function optimizeWhole(
   options: MiniLoaderOptions,
 ): Promise<OptimizedStage> {
   const merged = await mergeStages(bundle, 0, bundle.manifest.stages.length - 1);
-  return optimizeInto(dir, WHOLE_FILES, merged.model, merged.externalData, options);
+  return optimizeInto(dir, WHOLE_FILES, merged.model, merged.externalData, options, true);
 }
 
 /** How entry.json records one optimised graph. */
@@ -195,7 +199,11 @@ interface IndexedFiles {
   data: string;
   dataBytes: number;
   dataChecksum: string;
+  /** `execution-order`: the data file is laid out in the order the nodes read it (the whole graph's is). */
+  layout?: string;
 }
+
+const EXECUTION_ORDER = "execution-order";
 
 /** An indexed graph's files, if both exist and the data file has the recorded size. */
 async function indexedFiles(dir: string, f: IndexedFiles): Promise<OptimizedStage | undefined> {
@@ -220,6 +228,8 @@ async function loadEntry(dir: string, key: string): Promise<MiniLoaderEntry | un
       stages.push(found);
     }
     if (!json.whole) return { dir, key, stages };
+    // An entry from before whole graphs were laid out in execution order is rebuilt.
+    if (json.whole.layout !== EXECUTION_ORDER) return undefined;
     const whole = await indexedFiles(dir, json.whole);
     return whole ? { dir, key, stages, whole } : undefined;
   } catch {
@@ -276,7 +286,7 @@ export async function ensureOptimizedStages(
       cpu: cpuSignature(),
       bundle: bundle.dir,
       stages: stages.map((s, i) => indexed(s, stageFileNames(i))),
-      ...(whole ? { whole: indexed(whole, WHOLE_FILES) } : {}),
+      ...(whole ? { whole: { ...indexed(whole, WHOLE_FILES), layout: EXECUTION_ORDER } } : {}),
     };
     await writeFileAtomic(join(tmp, ENTRY_FILE), JSON.stringify(index, null, 2));
     try {

@@ -200,7 +200,7 @@ for (const strategy of ["mini", "cicada"] as const) {
   });
 }
 
-test("cicada's auto plan: whole when MiniLoader's whole-model weights are resident, pipeline when not", async () => {
+test("cicada's auto plan runs the whole model; weights evicted are retrieved in execution order while it runs", async () => {
   // Over a megabyte of weights, so that the residency probe is meaningful.
   const dir = join(root, "mlp");
   const source = await writeMlp(dir, 4, 512);
@@ -209,22 +209,29 @@ test("cicada's auto plan: whole when MiniLoader's whole-model weights are reside
   await prepareModel(runtime, bundleDir, "cicada");
   const feeds = inputX(1, 512);
   const eager = await runEager(source, feeds);
-  const check = async (expected: "whole" | "pipeline") => {
+  const check = async () => {
     const model = await loadModel(runtime, bundleDir, { strategy: "cicada" });
-    assert.equal(model.plan, expected);
-    const { outputs } = await model.run(feeds);
+    assert.equal(model.plan, "whole");
+    const { outputs, trace } = await model.run(feeds);
     await model.dispose();
-    assert.ok(similarity(outputs.y!.data, eager.outputs.y!.data).cosine >= 0.99999, expected);
+    assert.ok(similarity(outputs.y!.data, eager.outputs.y!.data).cosine >= 0.99999);
+    return trace.events.filter((e) => e.unit === "R");
   };
-  // Just written by MiniLoader (and verified at build): resident.
-  await check("whole");
+  // Just written by MiniLoader (and verified at build): resident, nothing to retrieve.
+  assert.deepEqual(await check(), []);
   const files = await filesRead(runtime, bundleDir, "cicada");
   await evictFiles(files);
   if ((await residencyOf(files)).residentBytes !== 0) return; // fincore missing: cannot tell
-  await check("pipeline");
+  const retrieved = await check();
+  const whole = files.find((f) => f.endsWith("whole.data"))!;
+  assert.equal(
+    retrieved.reduce((n, e) => n + e.bytes, 0),
+    (await readFile(whole)).byteLength,
+    "the whole data file, retrieved once",
+  );
 });
 
-test("cicada's whole plan never trusts a corrupt whole-model graph: the entry is rebuilt", async () => {
+test("cicada's whole plan never trusts a corrupt whole-model graph: that request fails, the retry rebuilds", async () => {
   const cacheRoot = join(root, "cache-whole");
   const own = await createRuntime({ cacheRoot, workers: 1, intraOpNumThreads: 1 });
   try {
@@ -237,7 +244,11 @@ test("cicada's whole plan never trusts a corrupt whole-model graph: the entry is
     await writeFile(data, bytes);
     const model = await loadModel(own, bundleDir, { strategy: "cicada", plan: "whole" });
     const feeds = randomInputs(model.manifest.inputs, 4);
+    // Executed while its weights were verified: what it computed is not returned.
+    await assert.rejects(model.run(feeds), (e: unknown) => isCicadaError(e, "E_BUNDLE_CHECKSUM"));
+    assert.ok(!existsSync(data), "the corrupt entry was removed");
     const result = await model.run(feeds);
+    assert.ok(result.cold, "the retry loads again");
     await model.dispose();
     const eager = await runEager(model.manifest.model.source, feeds);
     assert.ok(similarity(result.outputs.logits!.data, eager.outputs.logits!.data).cosine >= 0.99999);

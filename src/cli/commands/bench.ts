@@ -34,6 +34,7 @@ interface BenchFlags {
   scenario: string;
   cache: string;
   seed: string;
+  plan: string;
   json?: boolean;
   out?: string;
 }
@@ -208,6 +209,11 @@ export function registerBench(program: Command): void {
       "warm",
     )
     .option("--seed <n>", "seed of the random example inputs", "0")
+    .option(
+      "--plan <p>",
+      "cicada's plan: auto (whole model when MiniLoader has its graph), pipeline (the bundle's stages) or whole",
+      "auto",
+    )
     .option("--json", "print the results as JSON (an array when several models)")
     .option(
       "--out <dir>",
@@ -219,6 +225,7 @@ export function registerBench(program: Command): void {
       const scenario = choiceFlag("--scenario", flags.scenario, SCENARIOS);
       const cache = choiceFlag("--cache", flags.cache, CACHE_STATES);
       const seed = intFlag("--seed", flags.seed, 0, 2 ** 31 - 1);
+      const plan = choiceFlag("--plan", flags.plan, ["auto", "pipeline", "whole"] as const);
       const specs: ModelSpec[] = [];
       for (const m of listFlag("--model", flags.model)) specs.push(await checkModel(m));
       const staging = flags.out ? await checkOut(flags.out) : undefined;
@@ -245,6 +252,7 @@ export function registerBench(program: Command): void {
           scenario,
           cache,
           seed,
+          plan,
           onProgress: say,
         });
         const json = summaries.length === 1 ? summaries[0] : summaries;
