@@ -26,7 +26,7 @@ import {
   isVerified,
   markVerified,
   verifyEntry,
-  WHOLE_MODEL_MAX_BYTES,
+  wholeModelMaxBytes,
   type MiniLoaderEntry,
 } from "./miniloader.js";
 import { validateInputs } from "./model-inputs.js";
@@ -57,7 +57,7 @@ export interface LoadOptions {
    * cicada: `pipeline` runs the bundle's stages as a pipeline; `whole` builds one session from MiniLoader's
    * whole-model graph, its weights mapped, and runs it while the WeightDecoupler reads (and verifies) the
    * data file in execution order, when it is not resident or not yet verified; `auto` (default) chooses
-   * `whole` when MiniLoader has that graph (models up to {@link WHOLE_MODEL_MAX_BYTES}), else `pipeline`.
+   * `whole` when MiniLoader has that graph (models up to {@link wholeModelMaxBytes}), else `pipeline`.
    * NOTE: measured on 2 cores, stage sessions only add work to execution, which already uses both cores,
    * and the whole graph's execution overlaps its retrieval as a pipeline's stages do (docs/runtime-measurements.md).
    */
@@ -655,7 +655,7 @@ async function choosePlan(
     if (asked === "whole") {
       throw new CicadaError(
         "E_USAGE",
-        `plan 'whole': ${bundle.dir} has ${bundle.manifest.totalWeightBytes} bytes of weights, more than the ${WHOLE_MODEL_MAX_BYTES} MiniLoader builds a whole-model graph for`,
+        `plan 'whole': ${bundle.dir} has ${bundle.manifest.totalWeightBytes} bytes of weights, more than the ${wholeModelMaxBytes()} MiniLoader builds a whole-model graph for on this machine`,
       );
     }
     return { plan: "pipeline" };

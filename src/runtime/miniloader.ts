@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { totalmem } from "node:os";
 import { basename, join } from "node:path";
 import { crc32 } from "node:zlib";
 import { CicadaError } from "../errors.js";
@@ -33,19 +34,21 @@ export interface MiniLoaderEntry {
   stages: OptimizedStage[];
   /**
    * The whole model as one optimised graph (all stages merged), for the plan without a pipeline; only for
-   * models of at most {@link WHOLE_MODEL_MAX_BYTES} of weights. Its data file is in execution order (see
+   * models of at most {@link wholeModelMaxBytes} of weights. Its data file is in execution order (see
    * execution-order.ts), so that it can run while the file is still being read.
    */
   whole?: OptimizedStage;
 }
 
 /**
- * Largest model (weight bytes) that also gets a whole-model optimised graph. NOTE: building it holds the
- * weights in memory about twice, and a larger model gains nothing from it here: with mapped, unpacked
- * weights its stage sessions take ~5 ms each to create, under 2 % of its execution (opt-1.3b: 0.12 s of
- * creates against 0.6 s of execution).
+ * Largest model (weight bytes) that also gets a whole-model optimised graph: a quarter of this machine's
+ * memory, at most 8 GiB. NOTE: building it holds the weights in memory about three times (the merged
+ * stages', onnxruntime's copy and its optimiser's rewrites; opt-1.3b's 4.9 GiB: 16 GiB peak, 106 s).
+ * Larger models run the stage pipeline, which builds one stage at a time.
  */
-export const WHOLE_MODEL_MAX_BYTES = 1 << 30;
+export function wholeModelMaxBytes(): number {
+  return Math.min(8 * 2 ** 30, Math.floor(totalmem() / 4));
+}
 
 const ENTRY_FILE = "entry.json";
 
@@ -255,7 +258,8 @@ export async function ensureOptimizedStages(
   const key = miniLoaderKey(bundle, options);
   const dir = join(miniLoaderDir(cacheRoot), key);
   const existing = await loadEntry(dir, key);
-  if (existing) {
+  // An entry without the whole graph a model of this size gets (built with a lower limit) is rebuilt.
+  if (existing && (existing.whole || bundle.manifest.totalWeightBytes > wholeModelMaxBytes())) {
     touchEntry(dir);
     return { entry: existing, built: false };
   }
@@ -271,7 +275,7 @@ export async function ensureOptimizedStages(
       options.onStage?.(i + 1, total);
     }
     const whole =
-      bundle.manifest.totalWeightBytes <= WHOLE_MODEL_MAX_BYTES
+      bundle.manifest.totalWeightBytes <= wholeModelMaxBytes()
         ? await optimizeWhole(bundle, tmp, options)
         : undefined;
     const indexed = (s: OptimizedStage, names: { model: string; data: string }): IndexedFiles => ({
