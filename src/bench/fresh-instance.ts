@@ -30,7 +30,7 @@ import { downsample, MemorySampler, type ProcStatus } from "./memory-sampler.js"
 
 /** Requests of the harness. */
 export type InstanceRequest =
-  | { kind: "prepare"; bundleDir: string; strategies: StrategyName[] }
+  | { kind: "prepare"; bundleDir: string; strategies: StrategyName[]; plan: "auto" | PlanName }
   | { kind: "reference"; bundleDir: string; seed: number; path: string }
   | { kind: "warm-runs"; bundleDir: string; seed: number; runs: number }
   | {
@@ -217,7 +217,7 @@ async function serve(req: InstanceRequest): Promise<InstanceResults[keyof Instan
         await prepareModel(runtime, req.bundleDir, s);
         // NOTE: filesRead names `<model>.onnx.data` for eager even when the original model embeds its
         // weights; only files that exist can be read (or evicted).
-        files[s] = (await filesRead(runtime, req.bundleDir, s)).filter((f) => existsSync(f));
+        files[s] = (await filesRead(runtime, req.bundleDir, s, req.plan)).filter((f) => existsSync(f));
       }
       return { files };
     }

@@ -22,7 +22,6 @@ import type { HostTensor } from "./host-tensor.js";
 import {
   ensureOptimizedStages,
   evictEntry,
-  graphsOf,
   isVerified,
   markVerified,
   verifyEntry,
@@ -130,11 +129,15 @@ async function externalFilesOf(modelPath: string): Promise<string[]> {
   return [...files];
 }
 
-/** Paths of what a strategy's cold start reads (for cache eviction by the benchmark). */
+/**
+ * Paths of what a strategy's cold start reads (for the benchmark's page-cache control); for cicada, with
+ * `plan` (default auto: the whole-model graph when MiniLoader has one).
+ */
 export async function filesRead(
   runtime: Runtime,
   bundleDir: string,
   strategy: StrategyName,
+  plan: "auto" | PlanName = "auto",
 ): Promise<string[]> {
   const bundle = await openBundle(bundleDir);
   const stages = bundle.manifest.stages.map((s) => `${bundle.dir}/${s.file}`);
@@ -158,7 +161,8 @@ export async function filesRead(
     }
     case "cicada": {
       const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
-      return graphsOf(entry).flatMap((s) => [s.modelPath, s.dataPath]);
+      const graphs = plan !== "pipeline" && entry.whole ? [entry.whole] : entry.stages;
+      return graphs.flatMap((s) => [s.modelPath, s.dataPath]);
     }
   }
 }
