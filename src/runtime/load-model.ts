@@ -58,7 +58,8 @@ export interface LoadOptions {
    * data file in execution order, when it is not resident or not yet verified; `auto` (default) chooses
    * `whole` when MiniLoader has that graph (models up to {@link wholeModelMaxBytes}), else `pipeline`.
    * NOTE: measured on 2 cores, stage sessions only add work to execution, which already uses both cores,
-   * and the whole graph's execution overlaps its retrieval as a pipeline's stages do (docs/runtime-measurements.md).
+   * and the whole graph's execution overlaps its retrieval as a pipeline's stages do
+   * (docs/runtime-measurements.md).
    */
   plan?: "auto" | PlanName;
 }
