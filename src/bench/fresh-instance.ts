@@ -113,7 +113,7 @@ export interface ColdStartReport {
     intervalMs: number;
     /** [t, rss, rssAnon, rssFile] on the trace's clock, downsampled to at most `maxSamples`. */
     samples: [number, number, number, number][];
-    /** [t, main thread arrayBuffers bytes]. */
+    /** [t, main thread arrayBuffers bytes], downsampled to at most `maxSamples`. */
     arrayBuffers: [number, number][];
   };
   /** Cold starts this process had served before this one (0 in a fresh instance). */
@@ -201,7 +201,7 @@ async function coldStart(req: Extract<InstanceRequest, { kind: "cold-start" }>):
         s.rssAnonBytes,
         s.rssFileBytes,
       ]),
-      arrayBuffers: window.arrayBuffers,
+      arrayBuffers: downsample(window.arrayBuffers, req.maxSamples, ([, bytes]) => bytes),
     },
     previousColdStarts: coldStarts,
   };

@@ -267,18 +267,25 @@ export class MemorySampler {
 }
 
 /**
- * At most `maxPoints` samples covering the same time span: each bucket of consecutive samples is
- * represented by its sample with the largest RSS, so the peak survives (for charts and raw data files).
+ * At most `maxPoints` items covering the same time span: each bucket of consecutive items is represented
+ * by its largest (by `size`; a memory sample's RSS by default), so the peak survives (for charts and raw
+ * data files).
  */
-export function downsample(samples: readonly MemorySample[], maxPoints: number): MemorySample[] {
-  if (samples.length <= maxPoints) return [...samples];
-  const out: MemorySample[] = [];
-  const size = samples.length / maxPoints;
+export function downsample(samples: readonly MemorySample[], maxPoints: number): MemorySample[];
+export function downsample<T>(items: readonly T[], maxPoints: number, size: (item: T) => number): T[];
+export function downsample<T>(
+  items: readonly T[],
+  maxPoints: number,
+  size: (item: T) => number = (item) => (item as MemorySample).rssBytes,
+): T[] {
+  if (items.length <= maxPoints) return [...items];
+  const out: T[] = [];
+  const bucket = items.length / maxPoints;
   for (let b = 0; b < maxPoints; b++) {
-    const from = Math.floor(b * size);
-    const to = Math.min(samples.length, Math.floor((b + 1) * size));
-    let best = samples[from]!;
-    for (let i = from + 1; i < to; i++) if (samples[i]!.rssBytes > best.rssBytes) best = samples[i]!;
+    const from = Math.floor(b * bucket);
+    const to = Math.min(items.length, Math.floor((b + 1) * bucket));
+    let best = items[from]!;
+    for (let i = from + 1; i < to; i++) if (size(items[i]!) > size(best)) best = items[i]!;
     out.push(best);
   }
   return out;

@@ -351,7 +351,6 @@ class ModelHandle implements LoadedModel {
       {
         mode: "prefetch",
         scheduler: createScheduler("priority"),
-        memoryBudgetBytes: this.options.memoryBudgetBytes ?? 1 << 30,
         ...(this.options.chunkBytes ? { chunkBytes: this.options.chunkBytes } : {}),
         onEvent: (e) => this.loadEvents.push(e),
       },
