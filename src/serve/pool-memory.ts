@@ -131,6 +131,11 @@ export class MemoryLedger {
     );
   }
 
+  /** The learned cost of loading `model` (undefined: never seen loading). */
+  learnedBytes(model: string, copy: boolean): number | undefined {
+    return this.learned.get(MemoryLedger.key(model, copy));
+  }
+
   /** What loading `model` on instance `id` adds to the host: its estimate less the instance's slack. */
   needOn(id: string, model: string, copy: boolean): number {
     return Math.max(0, this.estimate(model, copy) - (this.slack.get(id) ?? 0));
@@ -205,7 +210,8 @@ export class MemoryLedger {
     }
     if (host !== undefined) {
       const used = this.hostBytes() + this.reservedBytes();
-      if (used + need > host) {
+      // A load its instance's slack covers adds nothing: it may go even if the host drifted over the limit.
+      if (need > 0 && used + need > host) {
         const victim = lru(instances);
         if (victim)
           return {

@@ -123,9 +123,16 @@ test("host memory limit: a load that cannot fit, with nothing to evict, is refus
 test("host memory limit: the least recently used idle model is evicted to make room", async () => {
   const p = await start({ instances: 1 }, [fx.resnet, fx.opt]);
   await ok(await infer(p.url, fx.resnet));
+  await waitFor(
+    "tiny-resnet's cost to be learned",
+    () => p.ledger.learnedBytes("tiny-resnet", false) !== undefined,
+  );
   await p.pool.sample();
-  // Room for what is loaded now and little more: loading tiny-opt beside it must evict tiny-resnet.
-  p.ledger.limits.hostBytes = p.ledger.hostBytes() + 1;
+  // Less room than tiny-opt needs beside tiny-resnet, and more than it needs in tiny-resnet's place. The
+  // margin is half tiny-resnet's cost either way, so that the instance's PSS may drift between samples.
+  const resnetBytes = p.ledger.learnedBytes("tiny-resnet", false)!;
+  assert.ok(resnetBytes > 0, "loading tiny-resnet raised the instance's PSS");
+  p.ledger.limits.hostBytes = p.ledger.hostBytes() + p.ledger.estimate("tiny-opt", false) - resnetBytes / 2;
   await ok(await infer(p.url, fx.opt));
   assert.equal(p.dispatcher.stats.evictions, 1);
   const i = p.pool.instances[0]!;
@@ -154,5 +161,11 @@ test("instance memory limit: a model that cannot fit is refused; an instance ove
   assert.ok(p.dispatcher.stats.evictions >= 1, "it shed its model first");
   assert.equal(p.dispatcher.stats.recycled, 1);
   assert.match(first.history.at(-1)!.reason ?? "", /recycled: \d+ MiB over --instance-memory-mb/);
+  // The replacement is a new process whose baseline differs from the first's by a few MiB, and the ledger
+  // has learned what a load costs: give it room for that load so that the request tests the replacement.
+  const replacement = p.pool.instances[0]!;
+  await p.pool.sample();
+  p.ledger.limits.instanceBytes =
+    p.ledger.instanceBytes(replacement.id) + p.ledger.estimate("tiny-resnet", false) + (32 << 20);
   await ok(await infer(p.url, fx.resnet));
 });

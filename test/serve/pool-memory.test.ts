@@ -134,6 +134,16 @@ test("slack: memory an unload freed inside the process is reused by its next loa
   assert.equal(l.estimate("n", false), 100 * MiB, "a load that reused slack teaches nothing");
 });
 
+test("slack: a load it covers goes even when the host drifted over the limit; one it does not, does not", () => {
+  const l = new MemoryLedger({ hostBytes: 400 * MiB }, (m) => (m === "small" ? 50 * MiB : 150 * MiB));
+  l.update("a", mem(420));
+  l.unloaded("a", "old", 420 * MiB);
+  const a = view("a", "idle");
+  assert.deepEqual(l.plan(a, "small", [a], false), { kind: "go" }, "the 150 MiB of slack covers 50 MiB");
+  l.beginLoad("a", "small", false);
+  assert.equal(l.plan(a, "big", [a], false).kind, "wait", "50 MiB promised beyond the slack left");
+});
+
 test("evictions prefer the target instance's own models (what it frees, it reuses)", () => {
   const l = new MemoryLedger({ hostBytes: 100 * MiB }, () => 50 * MiB);
   l.update("a", mem(60));
