@@ -317,7 +317,18 @@ class ModelHandle implements LoadedModel {
       const created = this.create(slot, "A", { path: whole.modelPath }, this.mapped, whole.dataBytes);
       this.weightsChecked = this.retrieveWhole(entry);
       this.weightsChecked.catch(() => {});
-      await created;
+      try {
+        await created;
+      } catch (e) {
+        // A corrupt entry is removed as soon as its check fails, which can pull its files from under the
+        // session being created: then the cause to report is the checksum, not the missing file.
+        await this.retriever?.abort(e).catch(() => {});
+        const checked = await this.weightsChecked.then(
+          () => undefined,
+          (c: unknown) => c,
+        );
+        throw isCicadaError(checked, "E_BUNDLE_CHECKSUM") ? checked : e;
+      }
     } else if (this.strategy === "eager") {
       // What a Node.js user does today: InferenceSession.create(model.onnx) with default options.
       await this.create(slot, "L", { path: sourceModelOf(this.bundle) }, SESSION_CONFIGS.eager);
@@ -463,7 +474,12 @@ class ModelHandle implements LoadedModel {
           const [{ structure, entry }] = await Promise.all([construct, previous]);
           // The stall rule: A_i is ready to go and waits only for R_i.
           if (retriever.status(i) !== "retrieved") retriever.waiting(i);
-          const weights = await retriever.whenRetrieved(i);
+          const weights = await retriever.whenRetrieved(i).catch(async (e: unknown) => {
+            // A cached entry whose bytes fail verification is never trusted again: it is gone before the
+            // failure is seen, so that the reload it causes rebuilds it.
+            if (entry && isCicadaError(e, "E_BUNDLE_CHECKSUM")) await evictEntry(entry);
+            throw e;
+          });
           if (entry) {
             await this.create(
               slot,
@@ -491,11 +507,7 @@ class ModelHandle implements LoadedModel {
       () => {
         if (this.entry) markVerified(this.entry, this.entry.stages);
       },
-      async (e: unknown) => {
-        // A cached entry whose bytes fail verification is never trusted again: rebuild on the next load.
-        if (this.entry && e instanceof CicadaError && e.code === "E_BUNDLE_CHECKSUM")
-          await evictEntry(this.entry);
-      },
+      () => {},
     );
     return applied;
   }
@@ -507,7 +519,9 @@ class ModelHandle implements LoadedModel {
       await verifyEntry(entry, entry.stages);
       return entry;
     } catch (e) {
-      if (!(e instanceof CicadaError && e.code === "E_BUNDLE_CHECKSUM")) throw e;
+      // Corrupt (and removed), or removed while it was read by another's eviction: rebuilt, once.
+      const gone = (e as NodeJS.ErrnoException).code === "ENOENT";
+      if (!(isCicadaError(e, "E_BUNDLE_CHECKSUM") || gone)) throw e;
       const rebuilt = (await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot)).entry;
       await verifyEntry(rebuilt, rebuilt.stages);
       return rebuilt;
@@ -547,7 +561,18 @@ class ModelHandle implements LoadedModel {
       // A repaired model is loaded again.
       if (this.slots.every((s) => s.state === "ready")) this.loaded = Promise.resolve();
     }
-    await slot.ready;
+    await slot.ready.catch(async (e: unknown) => {
+      // A stage of MiniLoader's entry that failed its check was never created (A waits for R), and the
+      // entry is gone: the stage is rebuilt from a new entry within this request.
+      const rebuildable =
+        isCicadaError(e, "E_BUNDLE_CHECKSUM") &&
+        this.plan === "pipeline" &&
+        COMPONENTS[this.strategy].miniLoader;
+      if (!rebuildable) throw e;
+      if (slot.state === "failed") slot.ready = this.reloadStage(slot);
+      await slot.ready;
+      if (this.slots.every((s) => s.state === "ready")) this.loaded = Promise.resolve();
+    });
   }
 
   async run(feeds: Record<string, HostTensor>, options: RunOptions = {}): Promise<ModelRun> {

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
 import { totalmem } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import { CicadaError } from "../errors.js";
 import { readStageStructure, readStageWeights, stageExternalData, type Bundle } from "../format/bundle.js";
@@ -31,6 +31,8 @@ export interface OptimizedStage {
 export interface MiniLoaderEntry {
   dir: string;
   key: string;
+  /** Unique to one build of the entry: an eviction removes the build it was asked to, never a rebuild. */
+  buildId: string;
   stages: OptimizedStage[];
   /**
    * The whole model as one optimised graph (all stages merged), for the plan without a pipeline; only for
@@ -220,21 +222,23 @@ async function loadEntry(dir: string, key: string): Promise<MiniLoaderEntry | un
   try {
     const json = JSON.parse(await readFile(join(dir, ENTRY_FILE), "utf8")) as {
       key: string;
+      buildId?: string;
       stages: IndexedFiles[];
       whole?: IndexedFiles;
     };
     if (json.key !== key) return undefined;
+    const buildId = json.buildId ?? "";
     const stages: OptimizedStage[] = [];
     for (const s of json.stages) {
       const found = await indexedFiles(dir, s);
       if (!found) return undefined;
       stages.push(found);
     }
-    if (!json.whole) return { dir, key, stages };
+    if (!json.whole) return { dir, key, buildId, stages };
     // An entry from before whole graphs were laid out in execution order is rebuilt.
     if (json.whole.layout !== EXECUTION_ORDER) return undefined;
     const whole = await indexedFiles(dir, json.whole);
-    return whole ? { dir, key, stages, whole } : undefined;
+    return whole ? { dir, key, buildId, stages, whole } : undefined;
   } catch {
     return undefined;
   }
@@ -285,6 +289,7 @@ export async function ensureOptimizedStages(
     });
     const index = {
       key,
+      buildId: randomBytes(8).toString("hex"),
       options: { prepack: options.prepack ?? false },
       ort: ORT_VERSION,
       cpu: cpuSignature(),
@@ -404,7 +409,38 @@ export async function verifyEntry(entry: MiniLoaderEntry, graphs = graphsOf(entr
   markVerified(entry, graphs);
 }
 
-/** Removes a cache entry found corrupt, so that the next cold start rebuilds it. */
+/** Builds evicted by this process. */
+const evicted = new Set<string>();
+
+/**
+ * Removes a cache entry found corrupt, so that the next cold start rebuilds it. Only that build: a failure
+ * noticed late (or in another process) must not remove the rebuilt entry now in its place. The entry is
+ * moved aside atomically, then checked; a rebuild moved aside by mistake is put back if nothing took its
+ * place meanwhile.
+ */
 export async function evictEntry(entry: MiniLoaderEntry): Promise<void> {
-  await rm(entry.dir, { recursive: true, force: true });
+  // Several failures of one build (its stages' checks) evict it once.
+  if (entry.buildId) {
+    if (evicted.has(entry.buildId)) return;
+    evicted.add(entry.buildId);
+  }
+  const aside = join(
+    dirname(entry.dir),
+    `.${basename(entry.dir)}.evicted-${process.pid}-${randomBytes(4).toString("hex")}`,
+  );
+  try {
+    await rename(entry.dir, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  const moved = await loadEntry(aside, entry.key);
+  if (moved && moved.buildId !== entry.buildId) {
+    const restored = await rename(aside, entry.dir).then(
+      () => true,
+      () => false,
+    );
+    if (restored) return;
+  }
+  await rm(aside, { recursive: true, force: true });
 }
