@@ -520,7 +520,7 @@ class ModelHandle implements LoadedModel {
       return entry;
     } catch (e) {
       // Corrupt (and removed), or removed while it was read by another's eviction: rebuilt, once.
-      const gone = (e as NodeJS.ErrnoException).code === "ENOENT";
+      const gone = (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
       if (!(isCicadaError(e, "E_BUNDLE_CHECKSUM") || gone)) throw e;
       const rebuilt = (await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot)).entry;
       await verifyEntry(rebuilt, rebuilt.stages);

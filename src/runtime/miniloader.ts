@@ -432,6 +432,7 @@ export async function evictEntry(entry: MiniLoaderEntry): Promise<void> {
     await rename(entry.dir, aside);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    evicted.delete(entry.buildId);
     throw e;
   }
   const moved = await loadEntry(aside, entry.key);
