@@ -4,6 +4,7 @@
 // --max-wall-s and abandons what is still outstanding a drain period later; loopback only. Each answer is
 // recorded with the platform's facts (instance, cold, queue and load time), and a run is summarised as the
 // paper reports it: latency percentiles, cold-start count and share, memory over time.
+import { setMaxListeners } from "node:events";
 import { Agent, type IncomingHttpHeaders } from "node:http";
 import { summarize } from "../bench/stats.js";
 import { now } from "../metrics/trace.js";
@@ -126,6 +127,8 @@ export async function replayArrivals(
 ): Promise<{ records: RequestRecord[]; wallMs: number }> {
   const t0 = now();
   const abandon = new AbortController();
+  // Every request in flight listens on it (hundreds in a burst): not a leak, so no warning past 10.
+  setMaxListeners(Infinity, abandon.signal);
   const agent = new Agent({ keepAlive: true });
   const inFlight: Promise<void>[] = [];
   const records: RequestRecord[] = [];
