@@ -162,7 +162,7 @@ export async function filesRead(
     }
     case "cicada": {
       const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
-      const graphs = plan !== "pipeline" && entry.whole ? [entry.whole] : entry.stages;
+      const graphs = runsWhole(entry, plan) ? [entry.whole!] : entry.stages;
       return graphs.flatMap((s) => [s.modelPath, s.dataPath]);
     }
   }
@@ -555,12 +555,7 @@ class ModelHandle implements LoadedModel {
 
   private async stageReady(slot: StageSlot): Promise<void> {
     if (slot.state === "released") throw new CicadaError("E_USAGE", "the model was disposed");
-    if (slot.state === "unloaded" || slot.state === "failed") {
-      slot.ready = this.reloadStage(slot);
-      await slot.ready;
-      // A repaired model is loaded again.
-      if (this.slots.every((s) => s.state === "ready")) this.loaded = Promise.resolve();
-    }
+    if (slot.state === "unloaded" || slot.state === "failed") await this.repair(slot);
     await slot.ready.catch(async (e: unknown) => {
       // A stage of MiniLoader's entry that failed its check was never created (A waits for R), and the
       // entry is gone: the stage is rebuilt from a new entry within this request.
@@ -569,10 +564,17 @@ class ModelHandle implements LoadedModel {
         this.plan === "pipeline" &&
         COMPONENTS[this.strategy].miniLoader;
       if (!rebuildable) throw e;
-      if (slot.state === "failed") slot.ready = this.reloadStage(slot);
-      await slot.ready;
-      if (this.slots.every((s) => s.state === "ready")) this.loaded = Promise.resolve();
+      // Concurrent requests share one repair: the first one to get here starts it.
+      if (slot.state === "failed") await this.repair(slot);
+      else await slot.ready;
     });
+  }
+
+  /** Reloads a stage that failed or was unloaded; a repaired model is loaded again. */
+  private async repair(slot: StageSlot): Promise<void> {
+    slot.ready = this.reloadStage(slot);
+    await slot.ready;
+    if (this.slots.every((s) => s.state === "ready")) this.loaded = Promise.resolve();
   }
 
   async run(feeds: Record<string, HostTensor>, options: RunOptions = {}): Promise<ModelRun> {
@@ -670,6 +672,11 @@ export async function loadModel(
   return model;
 }
 
+/** The planner's rule for cicada: the whole graph unless the pipeline is asked for or there is none. */
+function runsWhole(entry: MiniLoaderEntry, asked: "auto" | PlanName): boolean {
+  return asked !== "pipeline" && entry.whole !== undefined;
+}
+
 /** The plan of a load (see {@link LoadOptions.plan}). */
 async function choosePlan(
   runtime: Runtime,
@@ -680,14 +687,12 @@ async function choosePlan(
   const asked = options.plan ?? "auto";
   if (options.strategy !== "cicada" || asked === "pipeline") return { plan: "pipeline" };
   const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
-  if (!entry.whole) {
-    if (asked === "whole") {
-      throw new CicadaError(
-        "E_USAGE",
-        `plan 'whole': ${bundle.dir} has ${bundle.manifest.totalWeightBytes} bytes of weights, more than the ${wholeModelMaxBytes()} MiniLoader builds a whole-model graph for on this machine`,
-      );
-    }
-    return { plan: "pipeline" };
+  if (runsWhole(entry, asked)) return { plan: "whole", entry };
+  if (asked === "whole") {
+    throw new CicadaError(
+      "E_USAGE",
+      `plan 'whole': ${bundle.dir} has ${bundle.manifest.totalWeightBytes} bytes of weights, more than the ${wholeModelMaxBytes()} MiniLoader builds a whole-model graph for on this machine`,
+    );
   }
-  return { plan: "whole", entry };
+  return { plan: "pipeline" };
 }
