@@ -1,11 +1,24 @@
 // Inputs of a run: checked against the model's declared inputs before any loading work starts (a wrong
 // request must not cost a cold start), read from a JSON file, or generated from the example shapes.
 import { readFile } from "node:fs/promises";
-import { z } from "zod";
 import { CicadaError } from "../errors.js";
-import { DTypeSchema, type GraphInput, type TensorSpec } from "../format/manifest.js";
+import type { GraphInput, TensorSpec } from "../format/manifest.js";
 import { SeededRandom } from "../util/seeded-random.js";
+import { halfFloatEncoder } from "./half-float.js";
 import { typedArrayFor, type HostTensor } from "./host-tensor.js";
+import { checkedElementCount, isTransferableDType, tensorsFromJson } from "./tensor-json.js";
+
+export { MAX_INPUT_ELEMENTS, tensorsFromJson, tensorsToJson } from "./tensor-json.js";
+
+/** Refuses (E_INPUT_DTYPE) an input whose element type the runtime cannot pass to onnxruntime. */
+function checkTransferable(spec: TensorSpec, model: string): void {
+  if (!isTransferableDType(spec.dtype)) {
+    throw new CicadaError(
+      "E_INPUT_DTYPE",
+      `${model}: input '${spec.name}' has element type ${spec.dtype}, which the runtime cannot pass to onnxruntime (supported: numeric and bool tensors)`,
+    );
+  }
+}
 
 /** Checks names, element types and shapes of `feeds` against `specs`; symbolic dims accept any size. */
 export function validateInputs(
@@ -23,6 +36,7 @@ export function validateInputs(
     }
   }
   for (const spec of specs) {
+    checkTransferable(spec, model);
     const t = feeds[spec.name];
     if (!t) throw new CicadaError("E_INPUT_NAME", `${model}: input '${spec.name}' is missing`);
     if (t.dtype !== spec.dtype) {
@@ -31,8 +45,14 @@ export function validateInputs(
         `${model}: input '${spec.name}' must be ${spec.dtype}, found ${t.dtype}`,
       );
     }
-    const elements = t.dims.reduce((a, b) => a * b, 1);
-    if (t.dims.some((d) => !Number.isInteger(d) || d < 0) || elements !== t.data.length) {
+    if (t.dims.some((d) => !Number.isInteger(d) || d < 0)) {
+      throw new CicadaError(
+        "E_INPUT_SHAPE",
+        `${model}: input '${spec.name}' has shape [${t.dims.join(",")}]: dimensions must be non-negative integers`,
+      );
+    }
+    const elements = checkedElementCount(t.dims, `${model}: input '${spec.name}'`);
+    if (elements !== t.data.length) {
       throw new CicadaError(
         "E_INPUT_SHAPE",
         `${model}: input '${spec.name}' has shape [${t.dims.join(",")}] but ${t.data.length} values`,
@@ -52,8 +72,21 @@ export function validateInputs(
   }
 }
 
-/** Random inputs with the example shapes and value ranges of the model, from `seed`. */
-export function randomInputs(inputs: readonly GraphInput[], seed = 0): Record<string, HostTensor> {
+/**
+ * Random inputs with the example shapes and value ranges of the model, from `seed`. Every input is checked
+ * first (element type the runtime can pass, example shape within {@link MAX_INPUT_ELEMENTS}), so that a
+ * hostile or mistaken example shape (1e5 x 1e5) is refused before anything is allocated; `model` names the
+ * model in those errors.
+ */
+export function randomInputs(
+  inputs: readonly GraphInput[],
+  seed = 0,
+  model = "model",
+): Record<string, HostTensor> {
+  for (const input of inputs) {
+    checkTransferable(input, model);
+    checkedElementCount(input.example.shape, `${model}: example of input '${input.name}'`);
+  }
   const out: Record<string, HostTensor> = {};
   for (const input of inputs) {
     const dims = input.example.shape;
@@ -65,42 +98,15 @@ export function randomInputs(inputs: readonly GraphInput[], seed = 0): Record<st
     const data = new (typedArrayFor(input.dtype))(n);
     if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
       for (let i = 0; i < n; i++) data[i] = BigInt(Math.min(Math.floor(values[i]!), high - 1));
+    } else if (halfFloatEncoder(input.dtype)) {
+      const encode = halfFloatEncoder(input.dtype)!;
+      for (let i = 0; i < n; i++) data[i] = encode(values[i]!);
     } else if (input.dtype.startsWith("float")) {
       data.set(values);
     } else {
       for (let i = 0; i < n; i++) data[i] = Math.min(Math.floor(values[i]!), high - 1);
     }
     out[input.name] = { dtype: input.dtype, dims: [...dims], data };
-  }
-  return out;
-}
-
-const InputsFileSchema = z.record(
-  z.string(),
-  z.object({
-    // Types JSON numbers can carry (no half floats, no strings).
-    dtype: DTypeSchema.exclude(["float16", "bfloat16", "string"]),
-    dims: z.array(z.number().int().nonnegative()),
-    data: z.array(z.union([z.number(), z.boolean()])),
-  }),
-);
-
-/** Converts JSON tensors ({dtype, dims, data: number[]}) to host tensors; `source` names them in errors. */
-export function tensorsFromJson(json: unknown, source: string): Record<string, HostTensor> {
-  const parsed = InputsFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new CicadaError("E_USAGE", `${source}: field '${issue.path.join(".")}': ${issue.message}`);
-  }
-  const out: Record<string, HostTensor> = {};
-  for (const [name, t] of Object.entries(parsed.data)) {
-    const data = new (typedArrayFor(t.dtype))(t.data.length);
-    const big = data instanceof BigInt64Array || data instanceof BigUint64Array;
-    t.data.forEach((v, i) => {
-      const n = Number(v);
-      data[i] = big ? BigInt(Math.trunc(n)) : n;
-    });
-    out[name] = { dtype: t.dtype, dims: t.dims, data };
   }
   return out;
 }

@@ -2,7 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isCicadaError } from "../../src/errors.js";
 import type { GraphInput } from "../../src/format/manifest.js";
-import { randomInputs, tensorsFromJson, validateInputs } from "../../src/runtime/model-inputs.js";
+import { float16ToNumber } from "../../src/runtime/half-float.js";
+import {
+  MAX_INPUT_ELEMENTS,
+  randomInputs,
+  tensorsFromJson,
+  validateInputs,
+} from "../../src/runtime/model-inputs.js";
 
 const specs: GraphInput[] = [
   {
@@ -67,6 +73,59 @@ test("JSON tensors are converted and validated", () => {
   assert.deepEqual([...(t.x!.data as BigInt64Array)], [4n, 5n]);
   assert.throws(
     () => tensorsFromJson({ x: { dtype: "complex", dims: [1], data: [1] } }, "f.json"),
-    /f\.json: field 'x\.dtype'/,
+    (e) => isCicadaError(e, "E_INPUT_DTYPE") && /f\.json: field 'x'\.dtype/.test(e.message),
   );
+});
+
+test("an input of element type string is refused naming it (the runtime cannot pass one)", () => {
+  const text: GraphInput = {
+    name: "text",
+    dtype: "string",
+    shape: [1],
+    example: { shape: [1], range: [0, 1] },
+  };
+  const isStringRefusal = (e: unknown) =>
+    isCicadaError(e, "E_INPUT_DTYPE") && /m: input 'text' has element type string/.test(e.message);
+  assert.throws(() => randomInputs([...specs, text], 0, "m"), isStringRefusal);
+  assert.throws(() => validateInputs([...specs, text], randomInputs(specs, 0), "m"), isStringRefusal);
+});
+
+test("an example shape beyond the element limit is refused before anything is allocated", () => {
+  const huge: GraphInput = {
+    name: "pixels",
+    dtype: "float32",
+    shape: [100000, 100000],
+    example: { shape: [100000, 100000], range: [0, 1] },
+  };
+  const before = process.memoryUsage().arrayBuffers;
+  assert.throws(
+    () => randomInputs([huge, ...specs], 0, "m"),
+    (e) =>
+      isCicadaError(e, "E_INPUT_LIMIT") &&
+      e.message.includes("m: example of input 'pixels'") &&
+      e.message.includes(
+        `10,000,000,000 elements, more than the limit of ${MAX_INPUT_ELEMENTS.toLocaleString("en-US")}`,
+      ),
+  );
+  assert.ok(process.memoryUsage().arrayBuffers - before < 1 << 20, "nothing was allocated");
+  // Given inputs whose dims claim more than the limit are refused with the same code.
+  assert.throws(
+    () =>
+      validateInputs(
+        [{ name: "x", dtype: "float32", shape: null }],
+        { x: { dtype: "float32", dims: [1 << 20, 1 << 20], data: new Float32Array(1) } },
+        "m",
+      ),
+    (e) => isCicadaError(e, "E_INPUT_LIMIT") && /m: input 'x': shape \[1048576,1048576\]/.test(e.message),
+  );
+});
+
+test("half-float example inputs hold encoded values within their range", () => {
+  const h: GraphInput = { name: "h", dtype: "float16", shape: [4], example: { shape: [4], range: [2, 3] } };
+  const x = randomInputs([h], 1).h!;
+  assert.ok(x.data instanceof Uint16Array);
+  for (const bits of x.data) {
+    const v = float16ToNumber(bits);
+    assert.ok(v >= 2 && v <= 3, `${v}`);
+  }
 });
