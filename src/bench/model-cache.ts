@@ -3,6 +3,7 @@
 // create the same entry both end up using one complete copy.
 import { join } from "node:path";
 import { createOnce } from "../format/atomic-output.js";
+import { BUNDLE_FORMAT_VERSION } from "../format/manifest.js";
 import { importModel } from "../importer/import-model.js";
 import { generateZooModel } from "../zoo/registry.js";
 import { touchEntry } from "../runtime/cache-root.js";
@@ -27,7 +28,12 @@ export async function ensureZooBundle(
 ): Promise<{ bundleDir: string; modelPath: string }> {
   const seed = options.seed ?? 0;
   const modelPath = await ensureZooModel(name, seed, options.onProgress);
-  const bundleDir = join(defaultCacheRoot(), "bundles", `${name}-seed${seed}-${options.stages ?? "auto"}`);
+  // The format version is part of the name: a bundle of an older format is imported anew beside it.
+  const bundleDir = join(
+    defaultCacheRoot(),
+    "bundles",
+    `${name}-seed${seed}-${options.stages ?? "auto"}-v${BUNDLE_FORMAT_VERSION}`,
+  );
   await createOnce(bundleDir, () =>
     importModel(modelPath, bundleDir, {
       ...(options.stages !== undefined ? { stages: options.stages } : {}),

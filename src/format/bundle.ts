@@ -1,53 +1,90 @@
-// Opening a bundle for the runtime: the manifest validated, its files checked to exist with the sizes the
-// manifest promises, and each stage's weight range read with one large positional read and verified
-// against its checksum before anything is built from it.
-import { open, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { crc32 } from "node:zlib";
+// Opening a bundle for the runtime: the manifest validated, every file it names resolved inside the
+// bundle (after symlinks) and checked to be a regular file of the size the manifest promises; each
+// stage's weight range read with one large positional read and verified against its checksum, and each
+// stage graph verified and its external references contained before anything is built from it.
+import { open, readFile, realpath, stat } from "node:fs/promises";
+import { join, sep } from "node:path";
 import { CicadaError } from "../errors.js";
+import { crc32Of, sha256Of } from "./checksum.js";
+import { checkExternalRefs } from "./external-refs.js";
 import { readManifest, WEIGHTS_FILE, type Manifest, type Stage } from "./manifest.js";
 
 /** An opened, validated bundle. */
 export interface Bundle {
+  /** The directory as given (for messages). */
   dir: string;
   manifest: Manifest;
+  /** weights.safetensors, resolved inside the bundle. */
   weightsPath: string;
   weightsFileBytes: number;
+  /** Each stage's structure graph, resolved inside the bundle. */
+  stagePaths: string[];
 }
 
 /** `crc32:` and 8 hex digits: the checksum format of stage weight ranges. */
-export function checksumOf(bytes: Uint8Array): string {
-  return `crc32:${crc32(bytes).toString(16).padStart(8, "0")}`;
+export const checksumOf = (bytes: Uint8Array): string => crc32Of(bytes);
+
+/**
+ * `rel` resolved under `root` (a real path) after symlinks: E_BUNDLE_FILE if it does not exist,
+ * E_BUNDLE_PATH if it escapes `root` or is not a regular file (a device, a FIFO, a directory).
+ */
+export async function containedFile(
+  root: string,
+  rel: string,
+  what: string,
+): Promise<{ path: string; size: number }> {
+  let real: string;
+  try {
+    real = await realpath(join(root, rel));
+  } catch {
+    throw new CicadaError("E_BUNDLE_FILE", `${join(root, rel)} (${what}) is missing`);
+  }
+  if (!real.startsWith(root + sep)) {
+    throw new CicadaError(
+      "E_BUNDLE_PATH",
+      `${join(root, rel)} (${what}) resolves to ${real}, outside ${root}`,
+    );
+  }
+  const info = await stat(real);
+  if (!info.isFile()) {
+    throw new CicadaError("E_BUNDLE_PATH", `${join(root, rel)} (${what}) is not a regular file`);
+  }
+  return { path: real, size: info.size };
 }
 
-/** Opens a bundle: manifest schema, weights file size, stage files present. */
+/** Opens a bundle: manifest, and every file it names contained, regular and of the promised size. */
 export async function openBundle(dir: string): Promise<Bundle> {
   const manifest = await readManifest(dir);
-  const weightsPath = join(dir, WEIGHTS_FILE);
-  let weightsFileBytes: number;
-  try {
-    weightsFileBytes = (await stat(weightsPath)).size;
-  } catch {
-    throw new CicadaError("E_BUNDLE_FILE", `${weightsPath} is missing`);
-  }
+  const root = await realpath(dir);
+  const weights = await containedFile(root, WEIGHTS_FILE, "the weights file");
+  const stagePaths: string[] = [];
   for (const s of manifest.stages) {
     const end = s.weights.offset + s.weights.length;
-    if (end > weightsFileBytes) {
+    if (end > weights.size) {
       throw new CicadaError(
         "E_BUNDLE_FILE",
-        `${weightsPath} is too short: stage ${s.index} needs bytes up to ${end}, the file has ${weightsFileBytes}`,
+        `${weights.path} is too short: stage ${s.index} needs bytes up to ${end}, the file has ${weights.size}`,
       );
     }
-    try {
-      await stat(join(dir, s.file));
-    } catch {
+    const graph = await containedFile(root, s.file, `structure graph of stage ${s.index}`);
+    if (graph.size !== s.fileBytes) {
       throw new CicadaError(
         "E_BUNDLE_FILE",
-        `${join(dir, s.file)} (structure graph of stage ${s.index}) is missing`,
+        `${graph.path} (structure graph of stage ${s.index}) has ${graph.size} bytes, the manifest says ${s.fileBytes}`,
       );
     }
+    stagePaths.push(graph.path);
   }
-  return { dir, manifest, weightsPath, weightsFileBytes };
+  return { dir, manifest, weightsPath: weights.path, weightsFileBytes: weights.size, stagePaths };
+}
+
+/**
+ * What a derived form of the bundle depends on, as text for a cache key: the manifest (which holds the
+ * checksum of every stage graph and weight range) without where the bundle was imported from.
+ */
+export function bundleContentKey(bundle: Bundle): string {
+  const m = bundle.manifest;
+  return JSON.stringify({ ...m, model: { ...m.model, source: "" } });
 }
 
 /** Throws E_BUNDLE_CHECKSUM unless `bytes` match the stage's checksum. */
@@ -115,8 +152,31 @@ export function stageExternalData(stage: Stage, weights: Uint8Array): { path: st
   return weights.byteLength > 0 ? [{ path: stage.weights.location, data: weights }] : [];
 }
 
-/** The structure graph bytes of a stage. */
+/** Stage graphs (by checksum, location and range) whose external references were checked in this process. */
+const contained = new Set<string>();
+
+/**
+ * The structure graph bytes of a stage, verified against the manifest's checksum (E_BUNDLE_CHECKSUM) and
+ * with every external reference inside the stage's own weight range (E_BUNDLE_PATH): the only form in
+ * which stage graphs reach onnxruntime.
+ */
 export async function readStageStructure(bundle: Bundle, stageIndex: number): Promise<Uint8Array> {
   const stage = bundle.manifest.stages[stageIndex]!;
-  return readFile(join(bundle.dir, stage.file));
+  const path = bundle.stagePaths[stageIndex]!;
+  const bytes = await readFile(path);
+  const found = sha256Of(bytes);
+  if (found !== stage.fileChecksum) {
+    throw new CicadaError(
+      "E_BUNDLE_CHECKSUM",
+      `${path} (structure graph of stage ${stageIndex}) fails its checksum: expected ${stage.fileChecksum}, found ${found}`,
+    );
+  }
+  const key = `${found} ${stage.weights.location} ${stage.weights.length}`;
+  if (!contained.has(key)) {
+    // Decoding is needed only here, so protobufjs is not loaded on a cold start that never gets here.
+    const { decodeModel } = await import("./onnx-io.js");
+    checkExternalRefs(decodeModel(bytes, path), stage.weights.location, stage.weights.length, path);
+    contained.add(key);
+  }
+  return bytes;
 }

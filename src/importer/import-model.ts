@@ -17,6 +17,7 @@ import {
   type Manifest,
   type Stage,
 } from "../format/manifest.js";
+import { sha256Of } from "../format/checksum.js";
 import { encodeModel, readOnnxFile, tensorData } from "../format/onnx-io.js";
 import { dtypeName, getMetadata } from "../format/onnx-types.js";
 import {
@@ -226,10 +227,13 @@ export async function importModel(
         (w) => range.places.get(w.key)!,
         (t) => tensorData(t, file.dir, sourcePath),
       );
-      await writeFile(join(dir, stageFile(slice.index)), encodeModel(built.model));
+      const graphBytes = encodeModel(built.model);
+      await writeFile(join(dir, stageFile(slice.index)), graphBytes);
       stages.push({
         index: slice.index,
         file: stageFile(slice.index),
+        fileBytes: graphBytes.byteLength,
+        fileChecksum: sha256Of(graphBytes),
         inputs: built.inputs,
         outputs: built.outputs,
         weights: {

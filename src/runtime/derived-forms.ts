@@ -1,53 +1,131 @@
 // On-disk forms the peers and PISeL need, derived from a bundle (never faked): PISeL's self-contained
 // stage files (weights inside, as PISeL loads a layer from its own file) and ort-best's whole model saved
 // once after `all` optimisation with its weights external (what a careful Node.js user would do without
-// us). Built outside any request's clock, cached, atomic under concurrent processes.
+// us). Built outside any request's clock, cached, atomic under concurrent processes. Each records the
+// checksum of every file it wrote (index.json); the runtime verifies them before it uses what it built.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { stat, writeFile } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CicadaError } from "../errors.js";
 import { createOnce, writeOutputDir } from "../format/atomic-output.js";
-import { readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
+import { bundleContentKey, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
+import { crc32Of, fileCrc32 } from "../format/checksum.js";
 import { decodeModel, encodeModel, externalLocation, isExternal } from "../format/onnx-io.js";
 import { touchEntry, writeOrigin } from "./cache-root.js";
+import { isPlainFile, markVerified, verifyFiles, type CheckedFile } from "./file-integrity.js";
 import { cpuSignature } from "./miniloader.js";
 import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
 
+const INDEX_FILE = "index.json";
+
 function bundleKey(bundle: Bundle): string {
-  const h = createHash("sha256");
-  for (const s of bundle.manifest.stages) h.update(`${s.index} ${s.weights.checksum} ${s.weights.length}\n`);
-  return h.digest("hex").slice(0, 24);
+  return createHash("sha256")
+    .update("cicada-pisel-v2\n")
+    .update(bundleContentKey(bundle))
+    .digest("hex")
+    .slice(0, 24);
 }
 
-/** Paths of PISeL's self-contained stage files (stage i: weights embedded), building them on first use. */
-export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Promise<string[]> {
-  const dir = join(cacheRoot, "pisel", bundleKey(bundle));
-  const files = bundle.manifest.stages.map((s) =>
-    join(dir, `stage-${String(s.index).padStart(3, "0")}.onnx`),
+/** Writes the index of a derived form: each file's name and crc32. */
+async function writeIndex(dir: string, names: readonly string[]): Promise<void> {
+  const files: Record<string, string> = {};
+  for (const n of names) files[n] = await fileCrc32(join(dir, n));
+  await writeFile(join(dir, INDEX_FILE), JSON.stringify({ files }));
+  // Checksums computed from the files just written: they are verified (the stamp moves with the directory).
+  markVerified(
+    dir,
+    names.map((n) => ({ path: join(dir, n), checksum: files[n]! })),
   );
-  await createOnce(dir, () =>
+}
+
+/**
+ * The files of a derived form with their recorded checksums, if its index names each of `names` and
+ * they are plain files; undefined if the form is unusable (the caller removes and rebuilds it).
+ */
+async function readIndex(dir: string, names: readonly string[]): Promise<CheckedFile[] | undefined> {
+  try {
+    const { files } = JSON.parse(await readFile(join(dir, INDEX_FILE), "utf8")) as {
+      files: Record<string, unknown>;
+    };
+    const out: CheckedFile[] = [];
+    for (const n of names) {
+      const checksum = files[n];
+      const path = join(dir, n);
+      if (typeof checksum !== "string" || !isPlainFile(path)) return undefined;
+      out.push({ path, checksum });
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A derived form's files, built on first use and rebuilt once if the existing one has no usable index. */
+async function ensureForm(
+  dir: string,
+  names: readonly string[],
+  build: (tmp: string) => Promise<void>,
+): Promise<CheckedFile[]> {
+  const create = () =>
     writeOutputDir(dir, async (tmp) => {
-      writeOrigin(tmp, bundle.dir);
-      for (const stage of bundle.manifest.stages) {
-        const [structure, weights] = await Promise.all([
-          readStageStructure(bundle, stage.index),
-          readStageWeights(bundle, stage.index),
-        ]);
-        const model = decodeModel(structure, stage.file);
-        for (const t of model.graph?.initializer ?? []) {
-          if (!isExternal(t)) continue;
-          const loc = externalLocation(t, stage.file);
-          t.rawData = weights.subarray(loc.offset, loc.offset + loc.length);
-          delete t.externalData;
-          delete t.dataLocation;
-        }
-        await writeFile(join(tmp, `stage-${String(stage.index).padStart(3, "0")}.onnx`), encodeModel(model));
-      }
-    }),
-  );
+      await build(tmp);
+      await writeIndex(tmp, names);
+    });
+  await createOnce(dir, create);
+  let files = await readIndex(dir, names);
+  if (!files) {
+    await rm(dir, { recursive: true, force: true });
+    await createOnce(dir, create);
+    files = await readIndex(dir, names);
+  }
+  if (!files) throw new CicadaError("E_CACHE", `cache entry ${dir} has no usable index after a rebuild`);
   touchEntry(dir);
   return files;
+}
+
+/**
+ * Verifies a derived form's files once per identity (see file-integrity.ts); a corrupt form is removed
+ * (the next use rebuilds it) and E_BUNDLE_CHECKSUM thrown.
+ */
+export async function verifyForm(files: readonly CheckedFile[]): Promise<void> {
+  const dir = join(files[0]!.path, "..");
+  await verifyFiles(dir, files, () => rm(dir, { recursive: true, force: true }));
+}
+
+/** Throws E_BUNDLE_CHECKSUM unless `bytes` (read from `file`) match its recorded checksum. */
+export function verifyBytes(file: CheckedFile, bytes: Uint8Array): void {
+  const found = crc32Of(bytes);
+  if (found !== file.checksum) {
+    throw new CicadaError(
+      "E_BUNDLE_CHECKSUM",
+      `cache file ${file.path} fails its checksum: expected ${file.checksum}, found ${found}`,
+    );
+  }
+}
+
+/** PISeL's self-contained stage files (stage i: weights embedded) with their checksums, built on first use. */
+export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Promise<CheckedFile[]> {
+  const dir = join(cacheRoot, "pisel", bundleKey(bundle));
+  const names = bundle.manifest.stages.map((s) => `stage-${String(s.index).padStart(3, "0")}.onnx`);
+  return ensureForm(dir, names, async (tmp) => {
+    writeOrigin(tmp, bundle.dir);
+    for (const stage of bundle.manifest.stages) {
+      const [structure, weights] = await Promise.all([
+        readStageStructure(bundle, stage.index),
+        readStageWeights(bundle, stage.index),
+      ]);
+      const model = decodeModel(structure, stage.file);
+      for (const t of model.graph?.initializer ?? []) {
+        if (!isExternal(t)) continue;
+        const loc = externalLocation(t, stage.file);
+        t.rawData = weights.subarray(loc.offset, loc.offset + loc.length);
+        delete t.externalData;
+        delete t.dataLocation;
+      }
+      await writeFile(join(tmp, names[stage.index]!), encodeModel(model));
+    }
+  });
 }
 
 /** The original model a bundle was imported from (eager's input), refused clearly if it is gone. */
@@ -62,30 +140,33 @@ export function sourceModelOf(bundle: Bundle): string {
   return source;
 }
 
-/** ort-best's model: the source optimised once at `all` and saved with external weights, keyed by CPU and runtime. */
-export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Promise<string> {
+/**
+ * ort-best's model (graph, then data file, with their checksums): the source optimised once at `all` and
+ * saved with external weights, keyed by the source file's identity, the CPU and the runtime.
+ */
+export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Promise<CheckedFile[]> {
   const source = sourceModelOf(bundle);
   const info = await stat(source);
   const key = createHash("sha256")
-    .update(`${source}|${info.size}|${info.mtimeMs}|${ORT_VERSION}|${cpuSignature()}`)
+    .update(
+      `cicada-ort-best-v2|${source}|${info.dev}:${info.ino}|${info.size}|${info.mtimeMs}|${info.ctimeMs}|${ORT_VERSION}|${cpuSignature()}`,
+    )
     .digest("hex")
     .slice(0, 24);
   const dir = join(cacheRoot, "ort-best", key);
-  await createOnce(dir, () =>
-    writeOutputDir(dir, async (tmp) => {
-      writeOrigin(tmp, source);
-      const session = await createSession(source, {
-        graphOptimizationLevel: "all",
-        optimizedModelFilePath: join(tmp, "model.onnx"),
-        sessionConfigEntries: {
-          optimized_model_external_initializers_file_name: "model.data",
-          optimized_model_external_initializers_min_size_in_bytes: "1024",
-        },
-        logSeverityLevel: 3,
-      });
-      await releaseSession(session);
-    }),
-  );
-  touchEntry(dir);
-  return join(dir, "model.onnx");
+  return ensureForm(dir, ["model.onnx", "model.data"], async (tmp) => {
+    writeOrigin(tmp, source);
+    const session = await createSession(source, {
+      graphOptimizationLevel: "all",
+      optimizedModelFilePath: join(tmp, "model.onnx"),
+      sessionConfigEntries: {
+        optimized_model_external_initializers_file_name: "model.data",
+        optimized_model_external_initializers_min_size_in_bytes: "1024",
+      },
+      logSeverityLevel: 3,
+    });
+    await releaseSession(session);
+    // A model whose weights are all small keeps them inline: an empty data file, for uniformity.
+    if (!existsSync(join(tmp, "model.data"))) await writeFile(join(tmp, "model.data"), new Uint8Array(0));
+  });
 }

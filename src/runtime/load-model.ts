@@ -17,7 +17,14 @@ import {
 } from "../format/bundle.js";
 import type { Manifest } from "../format/manifest.js";
 import { now, type Trace, type TraceEvent, type Unit } from "../metrics/trace.js";
-import { ensureOrtBestModel, ensurePiselStages, sourceModelOf } from "./derived-forms.js";
+import {
+  ensureOrtBestModel,
+  ensurePiselStages,
+  sourceModelOf,
+  verifyBytes,
+  verifyForm,
+} from "./derived-forms.js";
+import { identitiesOf, identityOrGone } from "./file-integrity.js";
 import type { HostTensor } from "./host-tensor.js";
 import {
   ensureOptimizedStages,
@@ -25,11 +32,13 @@ import {
   isVerified,
   markVerified,
   verifyEntry,
+  verifyGraphs,
   wholeModelMaxBytes,
   type MiniLoaderEntry,
 } from "./miniloader.js";
 import { validateInputs } from "./model-inputs.js";
 import { looksResident } from "./residency.js";
+import { mergeStages } from "./stage-merge.js";
 import { createScheduler } from "./retrieval-scheduler.js";
 import type { Runtime } from "./runtime.js";
 import { COMPONENTS, SESSION_CONFIGS, type StrategyName } from "./strategy.js";
@@ -148,12 +157,10 @@ export async function filesRead(
       const source = sourceModelOf(bundle);
       return [source, ...(await externalFilesOf(source))];
     }
-    case "ort-best": {
-      const model = await ensureOrtBestModel(bundle, runtime.cacheRoot);
-      return [model, model.replace(/model\.onnx$/, "model.data")];
-    }
+    case "ort-best":
+      return (await ensureOrtBestModel(bundle, runtime.cacheRoot)).map((f) => f.path);
     case "pisel":
-      return ensurePiselStages(bundle, runtime.cacheRoot);
+      return (await ensurePiselStages(bundle, runtime.cacheRoot)).map((f) => f.path);
     case "preload":
       return [bundle.weightsPath, ...stages];
     case "mini": {
@@ -176,6 +183,12 @@ export async function prepareModel(
 ): Promise<void> {
   await filesRead(runtime, bundleDir, strategy);
 }
+
+/** How ort-adapter.ts words a session that onnxruntime could not create (also across the worker boundary). */
+const CREATE_FAILED = "onnxruntime could not create a session";
+
+/** Derived graphs onnxruntime could not load in this process: bypassed for the bundle's own graph. */
+const unloadable = new Set<string>();
 
 class ModelHandle implements LoadedModel {
   readonly manifest: Manifest;
@@ -272,6 +285,82 @@ class ModelHandle implements LoadedModel {
     this.record(unit, slot.index, this.runtime.pool.workerName(slot.worker), r.start, r.end, bytes);
   }
 
+  /** Files each ready slot's session maps (or was built from), with their identities when it was created. */
+  private readonly mappedFiles = new Map<number, Map<string, string>>();
+
+  /** L or A from a derived graph file that onnxruntime maps; its files are watched for changes. */
+  private async createMapped(slot: StageSlot, unit: Unit, files: string[], bytes = 0): Promise<void> {
+    await this.create(slot, unit, { path: files[0]! }, this.mapped, bytes);
+    this.mappedFiles.set(slot.index, identitiesOf(files));
+  }
+
+  /**
+   * Creates a session from a derived form (`primary`); if onnxruntime cannot load that form (it writes
+   * optimised graphs it cannot read back, e.g. initializers of If subgraphs duplicated), the load goes on
+   * from the bundle's own graph (`fallback`) and the form is not tried again in this process.
+   */
+  private async createOrBypass(
+    slot: StageSlot,
+    form: string,
+    primary: () => Promise<void>,
+    fallback: () => Promise<void>,
+  ): Promise<void> {
+    if (!unloadable.has(form)) {
+      try {
+        return await primary();
+      } catch (e) {
+        // Only onnxruntime refusing the file is bypassed, not a worker that died meanwhile.
+        if (!isCicadaError(e, "E_RUNTIME") || !e.message.includes(CREATE_FAILED)) throw e;
+        unloadable.add(form);
+        process.emitWarning(
+          `onnxruntime cannot load its own optimised graph ${form} (${e.message}); stage ${slot.index} is built from the bundle's graph instead`,
+          { code: "CICADA_BYPASS" },
+        );
+      }
+    }
+    this.mappedFiles.delete(slot.index);
+    await fallback();
+  }
+
+  /** The bundle's own stage `index`, built from its verified graph and weights (the bypass of a derived form). */
+  private async createFromBundle(slot: StageSlot, unit: Unit, index: number): Promise<void> {
+    const stage = this.manifest.stages[index]!;
+    const [structure, weights] = await Promise.all([
+      readStageStructure(this.bundle, index),
+      readStageWeights(this.bundle, index),
+    ]);
+    const externalData = stageExternalData(stage, weights);
+    await this.create(
+      slot,
+      unit,
+      { bytes: structure, externalData },
+      SESSION_CONFIGS.stageFromWeights,
+      stage.weights.length,
+    );
+  }
+
+  /** The whole model built from the bundle's own stage graphs and weights, merged (the whole plan's bypass). */
+  private async createWholeFromBundle(slot: StageSlot, unit: Unit): Promise<void> {
+    const merged = await mergeStages(this.bundle, 0, this.manifest.stages.length - 1);
+    await this.create(
+      slot,
+      unit,
+      { bytes: merged.model, externalData: merged.externalData },
+      SESSION_CONFIGS.stageFromWeights,
+      this.manifest.totalWeightBytes,
+    );
+  }
+
+  /** Ready slots whose mapped files changed since their session was created (a cache file rewritten). */
+  private changedSlots(): StageSlot[] {
+    return this.slots.filter((s) => {
+      const files = this.mappedFiles.get(s.index);
+      if (s.state !== "ready" || !files) return false;
+      for (const [path, id] of files) if (identityOrGone(path) !== id) return true;
+      return false;
+    });
+  }
+
   /** Starts the cold start: every stage's loading is under way when this returns. */
   start(): void {
     this.loadStart = this.planning?.start ?? now();
@@ -307,14 +396,28 @@ class ModelHandle implements LoadedModel {
       // cicada's whole plan: MiniLoader's whole-model graph (the planner's entry; on a reload, the entry
       // again, rebuilt if it was found corrupt). Its session maps the weights, so it is created and run
       // while the data file is retrieved; run() returns nothing computed from unverified weights.
-      const entry =
+      let entry =
         this.wholeLoads++ === 0
           ? this.planning!.entry!
           : (await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot)).entry;
+      // onnxruntime parses only a verified graph (small: read at once); its data file is verified by R.
+      // A corrupt entry is evicted by the check and rebuilt here, within this load.
+      try {
+        await verifyGraphs(entry, [entry.whole!]);
+      } catch (e) {
+        if (!isCicadaError(e, "E_BUNDLE_CHECKSUM")) throw e;
+        entry = (await ensureOptimizedStages(this.bundle, this.runtime.cacheRoot)).entry;
+        await verifyGraphs(entry, [entry.whole!]);
+      }
       const whole = entry.whole!;
       // The construction is handed to a worker first; the residency probe and the retrieval's start
       // then run on this thread while the worker builds.
-      const created = this.create(slot, "A", { path: whole.modelPath }, this.mapped, whole.dataBytes);
+      const created = this.createOrBypass(
+        slot,
+        whole.modelPath,
+        () => this.createMapped(slot, "A", [whole.modelPath, whole.dataPath], whole.dataBytes),
+        () => this.createWholeFromBundle(slot, "A"),
+      );
       this.weightsChecked = this.retrieveWhole(entry);
       this.weightsChecked.catch(() => {});
       try {
@@ -333,8 +436,19 @@ class ModelHandle implements LoadedModel {
       // What a Node.js user does today: InferenceSession.create(model.onnx) with default options.
       await this.create(slot, "L", { path: sourceModelOf(this.bundle) }, SESSION_CONFIGS.eager);
     } else {
-      const model = await ensureOrtBestModel(this.bundle, this.runtime.cacheRoot);
-      await this.create(slot, "L", { path: model }, this.mapped);
+      const files = await ensureOrtBestModel(this.bundle, this.runtime.cacheRoot);
+      await verifyForm(files);
+      await this.createOrBypass(
+        slot,
+        files[0]!.path,
+        () =>
+          this.createMapped(
+            slot,
+            "L",
+            files.map((f) => f.path),
+          ),
+        () => this.create(slot, "L", { path: sourceModelOf(this.bundle) }, SESSION_CONFIGS.eager),
+      );
     }
   }
 
@@ -387,18 +501,25 @@ class ModelHandle implements LoadedModel {
     let previous: Promise<void> = Promise.resolve();
     // mini has no retrieval unit to verify the cached weights as they pass: it verifies them up front,
     // once per process.
-    const files = miniLoader
-      ? this.verifiedEntry().then((entry) => entry.stages.map((s) => s.modelPath))
-      : ensurePiselStages(this.bundle, this.runtime.cacheRoot);
+    const entry = miniLoader ? this.verifiedEntry() : undefined;
+    const files = miniLoader ? undefined : ensurePiselStages(this.bundle, this.runtime.cacheRoot);
     for (const slot of this.slots) {
       const mine = previous.then(async () => {
-        const path = (await files)[slot.index]!;
-        if (miniLoader) {
-          await this.create(slot, "L", { path }, this.mapped);
+        if (entry) {
+          const g = (await entry).stages[slot.index]!;
+          await this.createOrBypass(
+            slot,
+            g.modelPath,
+            () => this.createMapped(slot, "L", [g.modelPath, g.dataPath]),
+            () => this.createFromBundle(slot, "L", slot.index),
+          );
           return;
         }
+        const file = (await files!)[slot.index]!;
         const r0 = now();
-        const bytes = await readFile(path);
+        const bytes = await readFile(file.path);
+        // PISeL's file is read whole into memory: verified there, so what onnxruntime parses is what was checked.
+        verifyBytes(file, bytes);
         this.record("R", slot.index, "main", r0, now(), bytes.byteLength);
         await this.create(slot, "L", { bytes }, SESSION_CONFIGS.stageFromWeights, bytes.byteLength);
       });
@@ -425,6 +546,8 @@ class ModelHandle implements LoadedModel {
       const entry = await entryReady;
       this.entry = entry;
       const verify = entry ? !isVerified(entry, entry.stages) : true;
+      // onnxruntime parses only verified graphs (small: read at once); data files are verified by R.
+      if (entry) await verifyGraphs(entry, entry.stages);
       // Cached weights already verified in this process and already in the page cache need no retrieval.
       const resident =
         entry && !verify && this.options.skipResident !== false
@@ -481,12 +604,12 @@ class ModelHandle implements LoadedModel {
             throw e;
           });
           if (entry) {
-            await this.create(
+            const g = entry.stages[i]!;
+            await this.createOrBypass(
               slot,
-              "A",
-              { path: entry.stages[i]!.modelPath },
-              this.mapped,
-              entry.stages[i]!.dataBytes,
+              g.modelPath,
+              () => this.createMapped(slot, "A", [g.modelPath, g.dataPath], g.dataBytes),
+              () => this.createFromBundle(slot, "A", i),
             );
           } else {
             const stage = this.manifest.stages[i]!;
@@ -535,17 +658,14 @@ class ModelHandle implements LoadedModel {
       const c = COMPONENTS[this.strategy];
       if (this.plan === "whole") await this.loadWhole();
       else if (c.miniLoader) {
-        const entry = await this.verifiedEntry();
-        await this.create(slot, "A", { path: entry.stages[slot.index]!.modelPath }, this.mapped);
-      } else {
-        const stage = this.manifest.stages[slot.index]!;
-        const [structure, weights] = await Promise.all([
-          readStageStructure(this.bundle, slot.index),
-          readStageWeights(this.bundle, slot.index),
-        ]);
-        const externalData = stageExternalData(stage, weights);
-        await this.create(slot, "A", { bytes: structure, externalData }, SESSION_CONFIGS.stageFromWeights);
-      }
+        const g = (await this.verifiedEntry()).stages[slot.index]!;
+        await this.createOrBypass(
+          slot,
+          g.modelPath,
+          () => this.createMapped(slot, "A", [g.modelPath, g.dataPath]),
+          () => this.createFromBundle(slot, "A", slot.index),
+        );
+      } else await this.createFromBundle(slot, "A", slot.index);
       this.transition(slot, "ready");
     } catch (e) {
       this.transition(slot, "failed");
@@ -579,6 +699,28 @@ class ModelHandle implements LoadedModel {
 
   async run(feeds: Record<string, HostTensor>, options: RunOptions = {}): Promise<ModelRun> {
     validateInputs(this.manifest.inputs, feeds, this.bundle.dir);
+    const result = await this.runOnce(feeds, options);
+    // A cache file rewritten under a mapping (in place, or replaced) may have changed what the sessions
+    // computed from: those sessions are dropped, and the request runs again on stages loaded anew (which
+    // verifies the files again). Nothing computed from unverified bytes is returned.
+    const changed = this.changedSlots();
+    if (changed.length === 0) return result;
+    for (const slot of changed) {
+      this.transition(slot, "unloaded");
+      this.mappedFiles.delete(slot.index);
+      await this.runtime.pool.release(slot.worker, slot.key).catch(() => {});
+    }
+    const again = await this.runOnce(feeds, options);
+    if (this.changedSlots().length > 0) {
+      throw new CicadaError(
+        "E_BUNDLE_CHECKSUM",
+        `${this.bundle.dir}: cache files of this model keep changing while it runs; no output is returned`,
+      );
+    }
+    return { ...again, cold: true };
+  }
+
+  private async runOnce(feeds: Record<string, HostTensor>, options: RunOptions): Promise<ModelRun> {
     const requestStart = now();
     // Cold: the request waits for (part of) a load; its trace then holds the load's units.
     const cold = this.slots.some((s) => s.state !== "ready");
@@ -599,7 +741,13 @@ class ModelHandle implements LoadedModel {
       await this.stageReady(slot);
       const stageFeeds: Record<string, HostTensor> = {};
       for (const name of stageSpecs[slot.index]!.inputs) {
-        const t = live.get(name)!;
+        const t = live.get(name);
+        if (!t) {
+          throw new CicadaError(
+            "E_OUTPUT_MISSING",
+            `${this.bundle.dir}: stage ${slot.index} reads '${name}', which no earlier stage produced`,
+          );
+        }
         // Feeds are transferred to the worker: copy the caller's tensors, any activation read again later
         // and, when asked, every stage output.
         const keep =
@@ -614,6 +762,14 @@ class ModelHandle implements LoadedModel {
         if (stageOutputs) stageOutputs[name] = t;
         if (outputNames.has(name)) outputs[name] = t;
         if ((lastUse.get(name) ?? -1) > slot.index) live.set(name, t);
+      }
+    }
+    for (const o of this.manifest.outputs) {
+      if (!(o.name in outputs)) {
+        throw new CicadaError(
+          "E_OUTPUT_MISSING",
+          `${this.bundle.dir}: the model produced no output '${o.name}' (manifest outputs: ${this.manifest.outputs.map((x) => x.name).join(", ")})`,
+        );
       }
     }
     if (this.plan === "whole") {

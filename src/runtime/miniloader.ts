@@ -5,13 +5,20 @@
 // then creates each stage session by path with optimisation disabled; onnxruntime maps the data file
 // instead of copying it (measured: create 10-15 ms instead of ~250 ms for ResNet-50).
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { crc32 } from "node:zlib";
 import { CicadaError } from "../errors.js";
-import { readStageStructure, readStageWeights, stageExternalData, type Bundle } from "../format/bundle.js";
+import {
+  bundleContentKey,
+  readStageStructure,
+  readStageWeights,
+  stageExternalData,
+  type Bundle,
+} from "../format/bundle.js";
+import { fileCrc32 } from "../format/checksum.js";
+import * as integrity from "./file-integrity.js";
 import { writeFileAtomic } from "../format/atomic-output.js";
 import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
 import { touchEntry } from "./cache-root.js";
@@ -21,6 +28,8 @@ import { mergeStages } from "./stage-merge.js";
 /** One optimised stage in the cache. */
 export interface OptimizedStage {
   modelPath: string;
+  /** crc32 of the optimised graph file, verified with the data file. */
+  modelChecksum: string;
   dataPath: string;
   dataBytes: number;
   /** crc32 of the data file, checked by retrieval as it reads (a corrupt entry is never trusted). */
@@ -102,12 +111,15 @@ export interface MiniLoaderOptions {
   prepack?: boolean;
 }
 
-/** The cache key: bundle content (stage checksums), onnxruntime version, CPU and options. */
+/**
+ * The cache key: everything an entry depends on: the bundle's content (its manifest, which holds the
+ * checksum of every stage graph and weight range), onnxruntime's version, the CPU and the options.
+ */
 export function miniLoaderKey(bundle: Bundle, options: MiniLoaderOptions = {}): string {
   const h = createHash("sha256");
-  h.update(`cicada-miniloader-v2|ort ${ORT_VERSION}|${cpuSignature()}|prepack ${options.prepack ?? false}\n`);
-  for (const s of bundle.manifest.stages)
-    h.update(`${s.index} ${s.file} ${s.weights.checksum} ${s.weights.length}\n`);
+  h.update(`cicada-miniloader-v3|ort ${ORT_VERSION}|${cpuSignature()}|prepack ${options.prepack ?? false}
+`);
+  h.update(bundleContentKey(bundle));
   return h.digest("hex").slice(0, 24);
 }
 
@@ -117,23 +129,6 @@ function stageFileNames(index: number): { model: string; data: string } {
 }
 
 const WHOLE_FILES = { model: "whole.onnx", data: "whole.data" };
-
-/** crc32 of a whole file, read in 8 MiB chunks. */
-async function fileChecksum(path: string): Promise<string> {
-  const handle = await open(path, "r");
-  const chunk = Buffer.allocUnsafe(8 << 20);
-  let value = 0;
-  try {
-    for (;;) {
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      value = crc32(chunk.subarray(0, bytesRead), value);
-    }
-  } finally {
-    await handle.close();
-  }
-  return `crc32:${value.toString(16).padStart(8, "0")}`;
-}
 
 /**
  * Optimises a structure graph with its in-memory weights into `dir`: level `all`, saved with its
@@ -167,9 +162,10 @@ async function optimizeInto(
   else if (executionOrder) await layOutInExecutionOrder(join(dir, names.model), names.data);
   return {
     modelPath: join(dir, names.model),
+    modelChecksum: await fileCrc32(join(dir, names.model)),
     dataPath,
     dataBytes: (await stat(dataPath)).size,
-    dataChecksum: await fileChecksum(dataPath),
+    dataChecksum: await fileCrc32(dataPath),
   };
 }
 
@@ -201,6 +197,7 @@ async function optimizeWhole(
 /** How entry.json records one optimised graph. */
 interface IndexedFiles {
   model: string;
+  modelChecksum: string;
   data: string;
   dataBytes: number;
   dataChecksum: string;
@@ -210,15 +207,37 @@ interface IndexedFiles {
 
 const EXECUTION_ORDER = "execution-order";
 
-/** An indexed graph's files, if both exist and the data file has the recorded size. */
-async function indexedFiles(dir: string, f: IndexedFiles): Promise<OptimizedStage | undefined> {
+const CRC32 = /^crc32:[0-9a-f]{8}$/;
+
+/**
+ * An indexed graph's files, if entry.json names exactly the files expected, both are plain files (no
+ * symbolic link out of the entry) and the data file has the recorded size.
+ */
+async function indexedFiles(
+  dir: string,
+  f: IndexedFiles | undefined,
+  names: { model: string; data: string },
+): Promise<OptimizedStage | undefined> {
+  if (!f || f.model !== names.model || f.data !== names.data) return undefined;
+  if (!CRC32.test(String(f.modelChecksum)) || !CRC32.test(String(f.dataChecksum))) return undefined;
+  const modelPath = join(dir, f.model);
   const dataPath = join(dir, f.data);
-  if ((await stat(dataPath)).size !== f.dataBytes || !existsSync(join(dir, f.model))) return undefined;
-  return { modelPath: join(dir, f.model), dataPath, dataBytes: f.dataBytes, dataChecksum: f.dataChecksum };
+  if (!integrity.isPlainFile(modelPath) || !integrity.isPlainFile(dataPath)) return undefined;
+  if ((await stat(dataPath)).size !== f.dataBytes) return undefined;
+  return {
+    modelPath,
+    modelChecksum: f.modelChecksum,
+    dataPath,
+    dataBytes: f.dataBytes,
+    dataChecksum: f.dataChecksum,
+  };
 }
 
-/** Reads an entry's index and checks that its files have the recorded sizes; undefined if unusable. */
-async function loadEntry(dir: string, key: string): Promise<MiniLoaderEntry | undefined> {
+/**
+ * Reads an entry's index (of a bundle with `stageCount` stages) and checks it names the expected files
+ * with the recorded sizes; undefined if unusable (the caller rebuilds it).
+ */
+async function loadEntry(dir: string, key: string, stageCount: number): Promise<MiniLoaderEntry | undefined> {
   try {
     const json = JSON.parse(await readFile(join(dir, ENTRY_FILE), "utf8")) as {
       key: string;
@@ -226,18 +245,19 @@ async function loadEntry(dir: string, key: string): Promise<MiniLoaderEntry | un
       stages: IndexedFiles[];
       whole?: IndexedFiles;
     };
-    if (json.key !== key) return undefined;
-    const buildId = json.buildId ?? "";
+    if (json.key !== key || !Array.isArray(json.stages) || json.stages.length !== stageCount)
+      return undefined;
+    const buildId = String(json.buildId ?? "");
     const stages: OptimizedStage[] = [];
-    for (const s of json.stages) {
-      const found = await indexedFiles(dir, s);
+    for (const [i, s] of json.stages.entries()) {
+      const found = await indexedFiles(dir, s, stageFileNames(i));
       if (!found) return undefined;
       stages.push(found);
     }
     if (!json.whole) return { dir, key, buildId, stages };
     // An entry from before whole graphs were laid out in execution order is rebuilt.
     if (json.whole.layout !== EXECUTION_ORDER) return undefined;
-    const whole = await indexedFiles(dir, json.whole);
+    const whole = await indexedFiles(dir, json.whole, WHOLE_FILES);
     return whole ? { dir, key, buildId, stages, whole } : undefined;
   } catch {
     return undefined;
@@ -261,7 +281,8 @@ export async function ensureOptimizedStages(
 ): Promise<{ entry: MiniLoaderEntry; built: boolean }> {
   const key = miniLoaderKey(bundle, options);
   const dir = join(miniLoaderDir(cacheRoot), key);
-  const existing = await loadEntry(dir, key);
+  const stageCount = bundle.manifest.stages.length;
+  const existing = await loadEntry(dir, key, stageCount);
   // An entry without the whole graph a model of this size gets (built with a lower limit) is rebuilt.
   if (existing && (existing.whole || bundle.manifest.totalWeightBytes > wholeModelMaxBytes())) {
     touchEntry(dir);
@@ -284,6 +305,7 @@ export async function ensureOptimizedStages(
         : undefined;
     const indexed = (s: OptimizedStage, names: { model: string; data: string }): IndexedFiles => ({
       ...names,
+      modelChecksum: s.modelChecksum,
       dataBytes: s.dataBytes,
       dataChecksum: s.dataChecksum,
     });
@@ -301,7 +323,7 @@ export async function ensureOptimizedStages(
     try {
       await rename(tmp, dir);
     } catch (e) {
-      const winner = await loadEntry(dir, key);
+      const winner = await loadEntry(dir, key, stageCount);
       if (!winner)
         throw new CicadaError(
           "E_RUNTIME",
@@ -315,7 +337,7 @@ export async function ensureOptimizedStages(
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  const entry = await loadEntry(dir, key);
+  const entry = await loadEntry(dir, key, stageCount);
   if (!entry)
     throw new CicadaError("E_RUNTIME", `MiniLoader cache entry ${dir} vanished after it was written`);
   // Its checksums were computed from the files just written: they are verified.
@@ -323,90 +345,49 @@ export async function ensureOptimizedStages(
   return { entry, built: true };
 }
 
-/** Data files verified against their checksums in this process, with their identity then. */
-const verified = new Map<string, string>();
-
-/** Written beside the data files once they are verified: the identity of each file as it was then. */
-const STAMP_FILE = "verified.json";
-
-/** What changes when a file is written, replaced or truncated (ctime changes on any write). */
-function identity(path: string): string {
-  const s = statSync(path, { bigint: true });
-  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
-}
-
 /** Every optimised graph of an entry: the stages, then the whole model if there is one. */
 export function graphsOf(entry: MiniLoaderEntry): OptimizedStage[] {
   return entry.whole ? [...entry.stages, entry.whole] : entry.stages;
 }
 
-function readStamp(entry: MiniLoaderEntry): Record<string, string> {
-  try {
-    return JSON.parse(readFileSync(join(entry.dir, STAMP_FILE), "utf8")) as Record<string, string>;
-  } catch {
-    return {};
-  }
+/** The files of `graphs` with their recorded checksums: graph and data file of each. */
+function checkedFiles(graphs: readonly OptimizedStage[]): integrity.CheckedFile[] {
+  return graphs.flatMap((g) => [
+    { path: g.modelPath, checksum: g.modelChecksum },
+    { path: g.dataPath, checksum: g.dataChecksum },
+  ]);
 }
 
 /**
- * True if the data files of `graphs` (default: all of `entry`'s) were verified, in this process or by an
- * earlier one whose stamp still matches each file's identity. A file written since (in place or replaced)
- * no longer matches and is verified again; what a stamp cannot see is silent corruption on the device.
+ * True if the files of `graphs` (default: all of `entry`'s) were verified, in this process or by an
+ * earlier one whose stamp still matches each file's identity (see file-integrity.ts).
  */
 export function isVerified(entry: MiniLoaderEntry, graphs = graphsOf(entry)): boolean {
-  let stamp: Record<string, string> | undefined;
-  try {
-    for (const g of graphs) {
-      const now = identity(g.dataPath);
-      if (verified.get(g.dataPath) === now) continue;
-      stamp ??= readStamp(entry);
-      if (stamp[basename(g.dataPath)] !== now) return false;
-      verified.set(g.dataPath, now);
-    }
-  } catch {
-    return false; // a file is gone
-  }
-  return true;
+  return integrity.isVerified(entry.dir, checkedFiles(graphs));
 }
 
-/**
- * Records that the data files of `graphs` were verified (by retrieval, which reads them anyway), for later
- * processes too: the entry's stamp gains their identities.
- */
+/** Records that the files of `graphs` were verified (by retrieval, which reads them anyway). */
 export function markVerified(entry: MiniLoaderEntry, graphs = graphsOf(entry)): void {
-  try {
-    const stamp = readStamp(entry);
-    for (const g of graphs) {
-      const id = identity(g.dataPath);
-      verified.set(g.dataPath, id);
-      stamp[basename(g.dataPath)] = id;
-    }
-    const tmp = join(entry.dir, `.${STAMP_FILE}.${process.pid}-${randomBytes(4).toString("hex")}`);
-    writeFileSync(tmp, JSON.stringify(stamp));
-    renameSync(tmp, join(entry.dir, STAMP_FILE));
-  } catch {
-    // A read-only cache is still usable: later processes verify again.
-  }
+  integrity.markVerified(entry.dir, checkedFiles(graphs));
 }
 
 /**
- * Verifies the data files of `graphs` (default: all of `entry`'s) against their recorded crc32 unless they
- * are verified already. A corrupt entry is evicted (the next cold start rebuilds it) and E_BUNDLE_CHECKSUM
+ * Verifies the graph files of `graphs` (small: read at once) unless verified already, so that onnxruntime
+ * never parses an unverified graph; their data files are verified by retrieval as they pass, or by
+ * {@link verifyEntry}. A corrupt entry is evicted and E_BUNDLE_CHECKSUM thrown.
+ */
+export async function verifyGraphs(entry: MiniLoaderEntry, graphs = graphsOf(entry)): Promise<void> {
+  const models = graphs.map((g) => ({ path: g.modelPath, checksum: g.modelChecksum }));
+  await integrity.verifyFiles(entry.dir, models, () => evictEntry(entry));
+}
+
+/**
+ * Verifies the files of `graphs` (default: all of `entry`'s) against their recorded crc32 unless they are
+ * verified already. A corrupt entry is evicted (the next cold start rebuilds it) and E_BUNDLE_CHECKSUM
  * thrown: it is never trusted.
  */
 export async function verifyEntry(entry: MiniLoaderEntry, graphs = graphsOf(entry)): Promise<void> {
-  if (isVerified(entry, graphs)) return;
-  for (const s of graphs) {
-    const found = await fileChecksum(s.dataPath);
-    if (found !== s.dataChecksum) {
-      await evictEntry(entry);
-      throw new CicadaError(
-        "E_BUNDLE_CHECKSUM",
-        `MiniLoader cache ${s.dataPath} fails its checksum: expected ${s.dataChecksum}, found ${found}; the entry was removed and will be rebuilt`,
-      );
-    }
-  }
-  markVerified(entry, graphs);
+  await integrity.verifyFiles(entry.dir, checkedFiles(graphs), () => evictEntry(entry));
 }
 
 /** Builds evicted by this process. */
@@ -435,7 +416,7 @@ export async function evictEntry(entry: MiniLoaderEntry): Promise<void> {
     evicted.delete(entry.buildId);
     throw e;
   }
-  const moved = await loadEntry(aside, entry.key);
+  const moved = await loadEntry(aside, entry.key, entry.stages.length);
   if (moved && moved.buildId !== entry.buildId) {
     const restored = await rename(aside, entry.dir).then(
       () => true,
