@@ -10,8 +10,8 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === "string") return `"${value.length > 40 ? `${value.slice(0, 40)}…` : value}"`;
-  if (typeof value === "object") return "an object";
-  return `${typeof value} ${String(value as string | number | boolean)}`;
+  if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${value}`;
+  return typeof value === "object" ? "an object" : typeof value;
 }
 
 /** One field of untrusted JSON, with its path for error messages. */
