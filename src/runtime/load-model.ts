@@ -590,6 +590,8 @@ class ModelHandle implements LoadedModel {
         this.record("L", i, "main", l0, now(), structure?.byteLength ?? 0);
         return { structure, entry };
       })();
+      // Awaited below once R's retriever exists; a failure before that is reported through A's promise.
+      construct.catch(() => {});
       const previous = i > 0 && strict ? applied[i - 1]!.catch(() => {}) : Promise.resolve();
       applied.push(
         (async () => {
