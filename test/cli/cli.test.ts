@@ -109,7 +109,7 @@ test("demo generates, imports and cold-starts a zoo model with cicada, and check
   const r = await cicada(["demo", "--model", "tiny-vgg"], { CICADA_CACHE: join(root, "demo-cache") });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /cicada cold start \(load \+ first run\): [\d.]+ ms, plan (whole|pipeline)/);
-  assert.match(r.stdout, /output logits: cosine vs eager 1\.0000000/);
+  assert.match(r.stdout, /output logits vs eager: cosine 1\.0000000/);
 });
 
 async function expectError(args: string[], code: string, pattern: RegExp, exit = 1) {

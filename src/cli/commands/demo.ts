@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { ensureZooBundle } from "../../bench/model-cache.js";
 import { openBundle } from "../../format/bundle.js";
-import { similarity } from "../../metrics/similarity.js";
+import { agrees, compareTensors, describeSimilarity } from "../../metrics/similarity.js";
 import { randomInputs } from "../../runtime/model-inputs.js";
 import { runEager } from "../../runtime/reference-runner.js";
 import { CicadaError } from "../../errors.js";
@@ -42,7 +42,7 @@ export function registerDemo(program: Command): void {
       process.stdout.write(
         `model ${modelPath}\nbundle ${bundleDir}: ${bundle.manifest.stages.length} stages, ${formatBytes(bundle.manifest.totalWeightBytes)}\n`,
       );
-      const feeds = randomInputs(bundle.manifest.inputs, 0);
+      const feeds = randomInputs(bundle.manifest.inputs, 0, bundleDir);
       const { result: run, pipeline } = await runPipelined(bundle, "cicada", feeds, undefined, { plan });
       process.stdout.write(stageTable(run.stages));
       process.stdout.write(
@@ -58,12 +58,16 @@ export function registerDemo(program: Command): void {
         `eager cold start (InferenceSession.create + run): ${eager.totalMs.toFixed(1)} ms\n`,
       );
       for (const [name, expected] of Object.entries(eager.outputs)) {
-        const s = similarity(run.outputs[name]!.data, expected.data);
-        process.stdout.write(
-          `output ${name}: cosine vs eager ${s.cosine.toFixed(7)}, max abs diff ${s.maxAbsDiff.toExponential(2)}\n`,
-        );
-        if (!(s.cosine >= COSINE_THRESHOLD))
-          throw new CicadaError("E_RUNTIME", `demo: output ${name} differs from eager`);
+        const actual = run.outputs[name];
+        if (!actual)
+          throw new CicadaError("E_OUTPUT_MISSING", `demo: the cicada run lacks eager's output '${name}'`);
+        const s = compareTensors(actual, expected, `demo: output '${name}'`);
+        process.stdout.write(`output ${name} vs eager: ${describeSimilarity(s)}\n`);
+        if (!agrees(s, COSINE_THRESHOLD))
+          throw new CicadaError(
+            "E_RUNTIME",
+            `demo: output '${name}' differs from eager: ${describeSimilarity(s)}`,
+          );
       }
     });
 }

@@ -3,14 +3,14 @@
 import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { CicadaError } from "../../errors.js";
+import { CicadaError, isCicadaError } from "../../errors.js";
 import { openBundle, type Bundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
-import { similarity } from "../../metrics/similarity.js";
+import { agrees, compareTensors, describeSimilarity, type Similarity } from "../../metrics/similarity.js";
 import { readOnnxFile } from "../../format/onnx-io.js";
 import { graphInputsOf } from "../../importer/graph-inputs.js";
 import type { HostTensor } from "../../runtime/host-tensor.js";
-import { randomInputs, readInputsFile, validateInputs } from "../../runtime/model-inputs.js";
+import { randomInputs, readInputsFile, tensorsToJson, validateInputs } from "../../runtime/model-inputs.js";
 import { runEager, runSequential, type ReferenceRun } from "../../runtime/reference-runner.js";
 import { choiceFlag, intFlag } from "../flags.js";
 import { loadModel, prepareModel, type LoadOptions, type PlanName } from "../../runtime/load-model.js";
@@ -33,6 +33,7 @@ interface RunOptions {
   seed: string;
   reference?: string;
   gantt?: string;
+  outputs?: string;
   prepack?: boolean;
   plan: string;
 }
@@ -103,6 +104,52 @@ export async function runPipelined(
   }
 }
 
+/** The example inputs of `target`; an example too large gets a hint to give inputs instead. */
+function exampleInputs(
+  specs: Parameters<typeof randomInputs>[0],
+  seed: number,
+  target: string,
+): Record<string, HostTensor> {
+  try {
+    return randomInputs(specs, seed, target);
+  } catch (e) {
+    if (!isCicadaError(e, "E_INPUT_LIMIT")) throw e;
+    throw new CicadaError("E_INPUT_LIMIT", `${e.message}; give smaller inputs with --inputs F.json`);
+  }
+}
+
+/** One output's comparison with eager's. */
+type OutputCheck = { name: string } & Similarity;
+
+/** The outputs of `result` compared with eager on `reference`: every output of each must be in the other. */
+async function checkAgainstEager(
+  reference: string,
+  strategy: string,
+  feeds: Record<string, HostTensor>,
+  result: ReferenceRun,
+): Promise<{ reference: string; passed: boolean; outputs: OutputCheck[] }> {
+  if (!existsSync(reference))
+    throw new CicadaError(
+      "E_USAGE",
+      `run --check: reference model ${reference} does not exist (give --reference)`,
+    );
+  const eager = await runEager(reference, feeds);
+  const missing = (from: Record<string, unknown>, of: Record<string, unknown>) =>
+    Object.keys(of).filter((n) => !(n in from));
+  const lacking = missing(result.outputs, eager.outputs);
+  const extra = missing(eager.outputs, result.outputs);
+  if (lacking.length || extra.length)
+    throw new CicadaError(
+      "E_OUTPUT_MISSING",
+      `run --check: the ${strategy} run ${lacking.length ? `lacks the reference's output${lacking.length > 1 ? "s" : ""} ${lacking.map((n) => `'${n}'`).join(", ")}` : ""}${lacking.length && extra.length ? " and " : ""}${extra.length ? `has output${extra.length > 1 ? "s" : ""} ${extra.map((n) => `'${n}'`).join(", ")} that ${reference} does not` : ""}`,
+    );
+  const outputs = Object.entries(eager.outputs).map(([name, expected]) => ({
+    name,
+    ...compareTensors(result.outputs[name]!, expected, `run --check: output '${name}'`),
+  }));
+  return { reference, passed: outputs.every((c) => agrees(c, COSINE_THRESHOLD)), outputs };
+}
+
 export function registerRun(program: Command): void {
   program
     .command("run")
@@ -121,6 +168,10 @@ export function registerRun(program: Command): void {
     .option("--check", "compare every output with eager on the original model")
     .option("--reference <model.onnx>", "original model for --check (default: the bundle's recorded source)")
     .option(
+      "--outputs <file.json>",
+      'write every output tensor as JSON in the --inputs format ({ name: { dtype, dims, data } }; NaN and infinities as the strings "NaN", "Infinity", "-Infinity"; int64/uint64 as decimal strings, exact beyond 2^53), written atomically',
+    )
+    .option(
       "--gantt <file.svg>",
       "write the Gantt chart of the cold start (rows L, R, A, E; colour per stage)",
     )
@@ -133,7 +184,7 @@ export function registerRun(program: Command): void {
       "cicada: auto (whole model when its weights are resident, else the pipeline), pipeline or whole",
       "auto",
     )
-    .option("--json", "machine-readable output")
+    .option("--json", "machine-readable output (timings, output names and shapes; values: --outputs)")
     .action(async (target: string, opts: RunOptions) => {
       const strategy = choiceFlag("--strategy", opts.strategy, RUN_STRATEGIES);
       const plan = choiceFlag("--plan", opts.plan, ["auto", "pipeline", "whole"] as const);
@@ -144,7 +195,7 @@ export function registerRun(program: Command): void {
       const inputSpecs = bundle ? bundle.manifest.inputs : graphInputsOf((await readOnnxFile(target)).model);
       const feeds: Record<string, HostTensor> = opts.inputs
         ? await readInputsFile(opts.inputs)
-        : randomInputs(inputSpecs, seed);
+        : exampleInputs(inputSpecs, seed, target);
       validateInputs(inputSpecs, feeds, target);
 
       let result: ReferenceRun;
@@ -175,31 +226,8 @@ export function registerRun(program: Command): void {
         dtype: t.dtype,
         dims: t.dims,
       }));
-      let check:
-        | {
-            reference: string;
-            passed: boolean;
-            outputs: { name: string; cosine: number; maxAbsDiff: number }[];
-          }
-        | undefined;
-      if (opts.check) {
-        if (!existsSync(reference))
-          throw new CicadaError(
-            "E_USAGE",
-            `run --check: reference model ${reference} does not exist (give --reference)`,
-          );
-        const eager = await runEager(reference, feeds);
-        const compared = Object.entries(eager.outputs).map(([name, expected]) => {
-          const actual = result.outputs[name];
-          if (!actual)
-            throw new CicadaError(
-              "E_RUNTIME",
-              `output '${name}' of the reference is missing from the ${strategy} run`,
-            );
-          return { name, ...similarity(actual.data, expected.data) };
-        });
-        check = { reference, passed: compared.every((c) => c.cosine >= COSINE_THRESHOLD), outputs: compared };
-      }
+      if (opts.outputs) await writeFileAtomic(opts.outputs, tensorsToJson(result.outputs));
+      const check = opts.check ? await checkAgainstEager(reference, strategy, feeds, result) : undefined;
 
       if (opts.json) {
         process.stdout.write(
@@ -213,6 +241,7 @@ export function registerRun(program: Command): void {
               stages: result.stages,
               pipeline,
               outputs,
+              ...(opts.outputs ? { outputsFile: opts.outputs } : {}),
               check,
             },
             null,
@@ -236,17 +265,17 @@ export function registerRun(program: Command): void {
           );
         }
         for (const o of outputs) process.stdout.write(`output ${o.name}: ${o.dtype} [${o.dims.join(",")}]\n`);
-        for (const c of check?.outputs ?? []) {
-          process.stdout.write(
-            `check ${c.name} vs eager: cosine ${c.cosine.toFixed(7)}, max abs diff ${c.maxAbsDiff.toExponential(2)}\n`,
-          );
-        }
+        for (const c of check?.outputs ?? [])
+          process.stdout.write(`check ${c.name} vs eager: ${describeSimilarity(c)}\n`);
       }
-      if (check && !check.passed) {
-        throw new CicadaError(
-          "E_RUNTIME",
-          `run --check: ${strategy} differs from eager (cosine below ${COSINE_THRESHOLD})`,
+      const failed = check?.outputs.filter((c) => !agrees(c, COSINE_THRESHOLD)) ?? [];
+      if (failed.length) {
+        const why = failed.map((c) =>
+          c.nonFiniteMismatches
+            ? `output '${c.name}': ${c.nonFiniteMismatches} non-finite position${c.nonFiniteMismatches === 1 ? "" : "s"} differ (NaN or Infinity in one, not the other)`
+            : `output '${c.name}': cosine ${c.cosine.toFixed(7)} below ${COSINE_THRESHOLD}`,
         );
+        throw new CicadaError("E_RUNTIME", `run --check: ${strategy} differs from eager: ${why.join("; ")}`);
       }
     });
 }
