@@ -14,17 +14,28 @@
 # NOTE: strategies eager and ort-best also read the original .onnx model the bundle was imported from
 # (manifest.model.source, an absolute path on the machine that imported it); an image with the bundle
 # alone serves pisel, mini, preload and cicada.
+
+# The build: TypeScript compiled to dist/ (JavaScript only runs in the image; no tsx, no compiler).
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+# --ignore-scripts: `prepare` (the build) runs below, once the sources are in place.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
 FROM node:20-slim AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
     CICADA_CACHE=/tmp/cicada-cache
 # .npmrc sets onnxruntime-node-install=skip: the CPU binary ships inside the npm package and nothing is
-# downloaded at install time.
+# downloaded at install time. --ignore-scripts: the package's own `prepare` (the build) needs the dev
+# dependencies, and dist/ comes from the build stage.
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY tsconfig.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/dist ./dist
 RUN mkdir -p /models
 USER node
 EXPOSE 8080
@@ -34,5 +45,7 @@ ENTRYPOINT ["node", "bin/cicada.js", "serve"]
 CMD ["/models/bundle", "--host", "0.0.0.0", "--port", "8080"]
 
 # The default target: the runtime with one bundle at /models/bundle.
+# TODO(issue 14, item 4): once `cicada prepare BUNDLE` exists, run it here so that no request builds a
+# cached form: RUN ["node", "bin/cicada.js", "prepare", "/models/bundle"] (as user node, into $CICADA_CACHE).
 FROM runtime AS function
 COPY --from=bundle --chown=node:node . /models/bundle

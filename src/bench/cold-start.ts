@@ -43,6 +43,7 @@ import {
   type Residency,
 } from "./page-cache.js";
 import { median, quantile, rotation } from "./stats.js";
+import { loaderArgs, ownModule } from "../util/own-entry.js";
 
 export type Scenario = "reload" | "fresh";
 export type CacheState = "warm" | "cold";
@@ -162,7 +163,7 @@ export interface BenchRaw {
   coldStarts: RawColdStart[];
 }
 
-const ENTRY = new URL(`./fresh-instance${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
+const ENTRY = ownModule("bench/fresh-instance");
 
 /** A running instance process and its request channel. */
 export class Instance {
@@ -214,8 +215,7 @@ export class Instance {
   /** Starts an instance and waits until its runtime is up (the cost of a platform starting it). */
   static async spawn(): Promise<Instance> {
     // The instance runs its TypeScript through tsx's loader when the harness itself does.
-    const loader = ENTRY.pathname.endsWith(".ts") ? ["--import", import.meta.resolve("tsx")] : [];
-    const child = spawn(process.execPath, [...loader, "--expose-gc", fileURLToPath(ENTRY)], {
+    const child = spawn(process.execPath, [...loaderArgs(), "--expose-gc", fileURLToPath(ENTRY)], {
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       serialization: "advanced",
     });

@@ -9,7 +9,6 @@
 // never leaves an instance behind that was still starting.
 import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { fileURLToPath } from "node:url";
 import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
 import type { StrategyName } from "../runtime/strategy.js";
@@ -18,12 +17,14 @@ import { parseProcStatus } from "../bench/memory-sampler.js";
 import { parseSmapsRollup } from "./instance-memory.js";
 import { Instance, type ExitInfo } from "./pool-instance.js";
 import type { MemoryLedger } from "./pool-memory.js";
+import { cliArgs } from "../util/own-entry.js";
 
 export { Instance, INSTANCE_TRANSITIONS, type ExitInfo, type InstanceReply } from "./pool-instance.js";
 
 /** Memory points kept at most (the older half is dropped past it). */
 const TIMELINE_POINTS = 200_000;
-const BIN = fileURLToPath(new URL("../../bin/cicada.js", import.meta.url));
+/** The `cicada` command in the form this package runs in (compiled, or the sources through tsx). */
+const CLI = cliArgs();
 
 /** Options of {@link InstancePool.start}. */
 export interface PoolOptions {
@@ -116,7 +117,7 @@ export class InstancePool extends EventEmitter {
   private args(): string[] {
     const o = this.o;
     return [
-      BIN,
+      ...CLI,
       "serve",
       ...o.bundles,
       ...["--host", "127.0.0.1", "--port", "0", "--strategy", o.strategy],

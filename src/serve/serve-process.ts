@@ -2,11 +2,12 @@
 // loader, its port learnt from the one listening line it prints, its stderr kept, and stopped with a signal
 // and a bound on the wait. Never waited on forever: a process that does not listen in time is killed.
 import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { CicadaError } from "../errors.js";
+import { cliArgs } from "../util/own-entry.js";
 
-const BIN = fileURLToPath(new URL("../../bin/cicada.js", import.meta.url));
+/** The `cicada` command in the form this package runs in (compiled, or the sources through tsx). */
+const CLI = cliArgs();
 
 const ListeningSchema = z.object({
   event: z.literal("listening"),
@@ -39,7 +40,7 @@ export function spawnServe(
   options: { env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<ServeProcess> {
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const child = spawn(process.execPath, [BIN, "serve", ...args], {
+  const child = spawn(process.execPath, [...CLI, "serve", ...args], {
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -2,7 +2,7 @@
 // checked instead: the Knative and KServe manifests parse as YAML and have the fields those controllers
 // require; every `cicada serve` flag they pass exists and is consistent with the rest (queue bound vs
 // containerConcurrency, timeouts, port); the Dockerfile installs and starts what the project ships; and the
-// Lambda entry point really starts an instance from its environment.
+// Lambda entry point (compiled, as shipped) really starts an instance from its environment.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -13,6 +13,7 @@ import { Command } from "commander";
 import { parse } from "yaml";
 import { z } from "zod";
 import { registerServe } from "../../src/cli/commands/serve.js";
+import { ensureBuilt } from "../support/build.js";
 import { tinyBundles } from "./serve-fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -106,16 +107,24 @@ test("the Knative Service and the KServe InferenceService are well-formed and ag
   assert.throws(() => flagsOf(["/models/b", "--turbo", "1"]), /--turbo is a flag of cicada serve/);
 });
 
-test("the Dockerfile installs production dependencies without downloads and starts cicada serve", async () => {
+test("the Dockerfile compiles in a build stage, installs production dependencies without downloads and starts cicada serve", async () => {
   const lines = (await read("Dockerfile")).split("\n").filter((l) => l && !l.startsWith("#"));
-  assert.match(lines[0]!, /^FROM node:20-slim AS runtime$/);
-  const steps = lines.map((l) => l.trim());
+  assert.match(lines[0]!, /^FROM node:20-slim AS build$/);
+  const all = lines.map((l) => l.trim());
+  const runtimeStage = all.indexOf("FROM node:20-slim AS runtime");
+  assert.ok(runtimeStage > 0, "a runtime stage follows the build stage");
+  const buildSteps = all.slice(0, runtimeStage);
+  assert.ok(buildSteps.includes("RUN npm run build"), "the build stage compiles");
+  const steps = all.slice(runtimeStage);
   const npmrc = steps.findIndex((l) => l.startsWith("COPY") && l.includes(".npmrc"));
   const install = steps.findIndex((l) => l.startsWith("RUN npm ci --omit=dev"));
   assert.ok(npmrc >= 0 && npmrc < install, ".npmrc is in place before npm ci");
+  // The runtime runs compiled JavaScript: dist/ from the build stage, no sources, no tsx.
+  assert.ok(steps.includes("COPY --from=build /app/dist ./dist"), "dist/ comes from the build stage");
+  assert.ok(!steps.some((l) => l.startsWith("COPY src")), "the runtime image holds no TypeScript sources");
   assert.match(await read(".npmrc"), /^onnxruntime-node-install=skip$/m);
   const ignored = (await read(".dockerignore")).split("\n").filter((l) => l && !l.startsWith("#"));
-  for (const step of steps.filter((l) => l.startsWith("COPY") && !l.includes("--from"))) {
+  for (const step of all.filter((l) => l.startsWith("COPY") && !l.includes("--from"))) {
     for (const source of step.split(/\s+/).slice(1, -1)) {
       assert.ok(existsSync(`${ROOT}${source}`), `${source} exists`);
       assert.ok(!ignored.includes(source), `${source} is not in .dockerignore`);
@@ -132,10 +141,12 @@ test("the Dockerfile installs production dependencies without downloads and star
   );
   assert.ok(steps.includes("EXPOSE 8080"));
   const pkg = JSON.parse(await read("package.json")) as { dependencies: Record<string, string> };
-  assert.ok(pkg.dependencies.tsx, "tsx (which bin/cicada.js loads) is a production dependency");
+  assert.equal(pkg.dependencies.tsx, undefined, "tsx is a development dependency only");
 });
 
 test("the Lambda entry point starts an instance from its environment and answers an event", async () => {
+  // bin/lambda-handler.js runs the compiled package, as Lambda does.
+  await ensureBuilt();
   const fx = await tinyBundles("lambda-entry", { "tiny-resnet": 2 });
   try {
     const script = `

@@ -8,12 +8,10 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { cicada, json } from "../support/cli.js";
+import { CLI, cicada, json } from "../support/cli.js";
 import { alive, infer, tinyBundles, waitFor } from "./platform-fixtures.js";
 
 const fx = await tinyBundles("cicada-platform-cli-");
-const BIN = fileURLToPath(new URL("../../bin/cicada.js", import.meta.url));
 const children: ReturnType<typeof spawn>[] = [];
 test.after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
@@ -28,7 +26,7 @@ test(
     const child = spawn(
       process.execPath,
       [
-        BIN,
+        ...CLI,
         "platform",
         "--models",
         `${fx.resnet},${fx.opt}`,

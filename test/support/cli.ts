@@ -1,8 +1,11 @@
-// Runs the real `cicada` command in a child process, as a user would, for end-to-end tests.
+// Runs the real `cicada` command in a child process, as a user would, for end-to-end tests. The child runs
+// the TypeScript sources through tsx (as the tests do), so a test never depends on dist/ being current;
+// test/package/ covers the compiled command as installed from the packed tarball.
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { cliArgs } from "../../src/util/own-entry.js";
 
-const BIN = fileURLToPath(new URL("../../bin/cicada.js", import.meta.url));
+/** `process.execPath` arguments that run `cicada` from the sources (append the command's arguments). */
+export const CLI = cliArgs();
 
 export interface CliResult {
   code: number | null;
@@ -13,7 +16,7 @@ export interface CliResult {
 /** Runs `cicada ...args` with `env` added to the environment; resolves when it exits. */
 export function cicada(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [...CLI, ...args], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
