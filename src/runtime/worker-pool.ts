@@ -88,6 +88,9 @@ export interface RequestOptions {
   gate?: TaskGate;
 }
 
+/** How long {@link WorkerPool.close} lets work already in the workers finish. */
+const CLOSE_GRACE_MS = 30_000;
+
 interface Pending {
   request: WorkerRequest;
   resolve: (result: ResultOf[keyof ResultOf]) => void;
@@ -236,9 +239,22 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     await slot.worker.terminate();
   }
 
-  /** Terminates every worker; pending requests fail with E_RUNTIME. */
+  /**
+   * Terminates every worker once the work already in it has finished (at most {@link CLOSE_GRACE_MS});
+   * requests still pending then fail with E_RUNTIME. NOTE: a worker terminated inside a native onnxruntime
+   * call (a session being created or run, or its warm-up) aborts the whole process ("terminate called
+   * after throwing an instance of 'Napi::Error'", exit 134): e.g. PISeL's next stage still being built
+   * when a failed request closes the runtime.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    const deadline = Date.now() + CLOSE_GRACE_MS;
+    // Tasks held at a test gate never finish by themselves: they do not count.
+    const busy = () =>
+      this.slots.some(
+        (s) => !s.exited && (!s.isReady || [...s.pending.values()].some((p) => p.gate === undefined)),
+      );
+    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 

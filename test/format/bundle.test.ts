@@ -82,7 +82,7 @@ test("a stage graph that differs from its checksum is refused before onnxruntime
     async (d) => {
       const path = join(d, "stages", "001.onnx");
       const bytes = await readFile(path);
-      bytes[bytes.length - 3] ^= 0x10;
+      bytes.writeUInt8(bytes.readUInt8(bytes.length - 3) ^ 0x10, bytes.length - 3);
       await writeFile(path, bytes);
     },
   );
@@ -121,14 +121,20 @@ test("manifest bounds: a million stages, long strings, huge example shapes are r
   const m = JSON.parse(await readFile(join(original, "manifest.json"), "utf8")) as Manifest;
   const many = { ...m, stages: Array.from({ length: 1_000_000 }, () => m.stages[0]) };
   const t0 = performance.now();
-  assert.throws(() => parseManifest(many, "m.json"), (e: unknown) => isCicadaError(e, "E_BUNDLE_LIMIT"));
+  assert.throws(
+    () => parseManifest(many, "m.json"),
+    (e: unknown) => isCicadaError(e, "E_BUNDLE_LIMIT"),
+  );
   assert.ok(performance.now() - t0 < 5000);
   const long = structuredClone(m);
   long.model.name = "x".repeat(100_000);
   assert.throws(() => parseManifest(long, "m.json"), /model\.name.*100000 characters/);
   const huge = structuredClone(m);
   huge.inputs[0]!.example.shape = [100_000, 100_000];
-  assert.throws(() => parseManifest(huge, "m.json"), (e: unknown) => isCicadaError(e, "E_BUNDLE_LIMIT"));
+  assert.throws(
+    () => parseManifest(huge, "m.json"),
+    (e: unknown) => isCicadaError(e, "E_BUNDLE_LIMIT"),
+  );
 });
 
 test("manifest consistency: an output no stage produces, or a stage input nothing produces", async () => {

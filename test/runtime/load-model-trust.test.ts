@@ -115,7 +115,8 @@ test("a corrupt cached graph is rebuilt; a cache file rewritten under a warm mod
   // An exponent bit of the whole graph's file, then of stage 1's graph.
   for (const file of [entry.whole!.modelPath, entry.stages[1]!.modelPath]) {
     const bytes = await readFile(file);
-    bytes[Math.floor(bytes.length / 2)] ^= 0x40;
+    const at = Math.floor(bytes.length / 2);
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 0x40, at);
     await writeFile(file, bytes);
     for (const o of PLANS.filter((p) => p.strategy === "mini" || p.strategy === "cicada")) {
       const run = await runOnce(dir, o, feeds);
@@ -128,7 +129,7 @@ test("a corrupt cached graph is rebuilt; a cache file rewritten under a warm mod
     assertClose((await model.run(feeds)).outputs.y, expected, "cold");
     const fresh = await ensureOptimizedStages(await openBundle(dir), runtime.cacheRoot);
     const data = await readFile(fresh.entry.whole!.dataPath);
-    data[8] ^= 0x40;
+    data.writeUInt8(data.readUInt8(8) ^ 0x40, 8);
     await writeFile(fresh.entry.whole!.dataPath, data);
     const warm = await model.run(feeds);
     assertClose(warm.outputs.y, expected, "after the data file changed");
