@@ -18,7 +18,7 @@ import { runEager } from "../../src/runtime/reference-runner.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
 import { STRATEGIES } from "../../src/runtime/strategy.js";
 import type { HostTensor } from "../../src/runtime/host-tensor.js";
-import { inputX, writeMlp } from "../importer/tiny-models.js";
+import { floatTensor, ifModel, inputX, saveModel, values, W, writeMlp } from "../importer/tiny-models.js";
 
 const WIDTH = 32;
 const root = await mkdtemp(join(tmpdir(), "cicada-trust-"));
@@ -161,5 +161,25 @@ test("a graph output the model does not produce is an error, not an empty result
       assert.ok(isCicadaError(e), `${o.strategy}/${o.plan ?? ""}: ${String(e)}`);
       return true;
     });
+  }
+});
+
+test("a derived graph onnxruntime cannot read back (If-subgraph initializers) is bypassed", async () => {
+  // onnxruntime's save with external initializers duplicates an initializer of an If branch (as in
+  // Silero VAD), and then refuses the file it wrote: "W_then initializer name is not unique".
+  const m = ifModel();
+  const branch = m
+    .graph!.node!.find((n) => n.opType === "If")!
+    .attribute!.find((a) => a.name === "then_branch")!;
+  branch.g!.initializer = [floatTensor("W_then", [W, W], values(W * W, 999))];
+  m.graph!.initializer = m.graph!.initializer!.filter((t) => t.name !== "W_then");
+  const source = await saveModel(root, "if-subgraph.onnx", m);
+  const dir = join(root, "if-subgraph.bundle");
+  await importModel(source, dir, { stages: 2 });
+  const ifFeeds = { ...inputX(), flag: { dtype: "bool" as const, dims: [], data: new Uint8Array([1]) } };
+  const expected = (await runEager(source, ifFeeds)).outputs.y!;
+  for (const o of PLANS) {
+    const run = await runOnce(dir, o, ifFeeds);
+    assertClose(run.outputs.y, expected, `${o.strategy}/${o.plan ?? ""}`);
   }
 });
