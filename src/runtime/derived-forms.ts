@@ -11,11 +11,10 @@ import { CicadaError } from "../errors.js";
 import { createOnce, writeOutputDir } from "../format/atomic-output.js";
 import { bundleContentKey, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
 import { crc32Of, fileCrc32 } from "../format/checksum.js";
-import { decodeModel, encodeModel, externalLocation, isExternal } from "../format/onnx-io.js";
 import { touchEntry, writeOrigin } from "./cache-root.js";
 import { isPlainFile, markVerified, verifyFiles, type CheckedFile } from "./file-integrity.js";
 import { cpuSignature } from "./miniloader.js";
-import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
+import { ORT_VERSION } from "./ort-version.js";
 
 const INDEX_FILE = "index.json";
 
@@ -109,6 +108,7 @@ export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Prom
   const dir = join(cacheRoot, "pisel", bundleKey(bundle));
   const names = bundle.manifest.stages.map((s) => `stage-${String(s.index).padStart(3, "0")}.onnx`);
   return ensureForm(dir, names, async (tmp) => {
+    const { decodeModel, encodeModel, externalLocation, isExternal } = await import("../format/onnx-io.js");
     writeOrigin(tmp, bundle.dir);
     for (const stage of bundle.manifest.stages) {
       const [structure, weights] = await Promise.all([
@@ -155,6 +155,7 @@ export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Pro
     .slice(0, 24);
   const dir = join(cacheRoot, "ort-best", key);
   return ensureForm(dir, ["model.onnx", "model.data"], async (tmp) => {
+    const { createSession, releaseSession } = await import("./ort-adapter.js");
     writeOrigin(tmp, source);
     const session = await createSession(source, {
       graphOptimizationLevel: "all",

@@ -5,7 +5,6 @@
 // says, E_i after A_i and E_{i-1}, every unit task recorded on one clock.
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { externalLocation, isExternal, readOnnxFile } from "../format/onnx-io.js";
 import { readFile } from "node:fs/promises";
 import { CicadaError, isCicadaError } from "../errors.js";
 import {
@@ -38,7 +37,6 @@ import {
 } from "./miniloader.js";
 import { validateInputs } from "./model-inputs.js";
 import { looksResident } from "./residency.js";
-import { mergeStages } from "./stage-merge.js";
 import { createScheduler } from "./retrieval-scheduler.js";
 import type { Runtime } from "./runtime.js";
 import { COMPONENTS, SESSION_CONFIGS, type StrategyName } from "./strategy.js";
@@ -131,6 +129,7 @@ interface StageSlot {
 
 /** The external-data files a model file names (resolved beside it). */
 async function externalFilesOf(modelPath: string): Promise<string[]> {
+  const { externalLocation, isExternal, readOnnxFile } = await import("../format/onnx-io.js");
   const { model, dir } = await readOnnxFile(modelPath);
   const files = new Set<string>();
   for (const t of model.graph?.initializer ?? []) {
@@ -341,6 +340,7 @@ class ModelHandle implements LoadedModel {
 
   /** The whole model built from the bundle's own stage graphs and weights, merged (the whole plan's bypass). */
   private async createWholeFromBundle(slot: StageSlot, unit: Unit): Promise<void> {
+    const { mergeStages } = await import("./stage-merge.js");
     const merged = await mergeStages(this.bundle, 0, this.manifest.stages.length - 1);
     await this.create(
       slot,

@@ -20,10 +20,8 @@ import {
 import { fileCrc32 } from "../format/checksum.js";
 import * as integrity from "./file-integrity.js";
 import { writeFileAtomic } from "../format/atomic-output.js";
-import { createSession, releaseSession, ORT_VERSION } from "./ort-adapter.js";
 import { touchEntry } from "./cache-root.js";
-import { layOutInExecutionOrder } from "./execution-order.js";
-import { mergeStages } from "./stage-merge.js";
+import { ORT_VERSION } from "./ort-version.js";
 
 /** One optimised stage in the cache. */
 export interface OptimizedStage {
@@ -147,6 +145,8 @@ async function optimizeInto(
     optimized_model_external_initializers_min_size_in_bytes: "1024",
   };
   if (options.prepack) entries.save_external_prepacked_constant_initializers = "1";
+  // Builds only: onnxruntime and protobuf code stay out of a cold start that finds its entry.
+  const { createSession, releaseSession } = await import("./ort-adapter.js");
   const session = await createSession(structure, {
     graphOptimizationLevel: "all",
     optimizedModelFilePath: join(dir, names.model),
@@ -159,7 +159,10 @@ async function optimizeInto(
   const dataPath = join(dir, names.data);
   // A graph whose weights are all small keeps them inline: give it an empty data file for uniformity.
   if (!existsSync(dataPath)) await writeFileAtomic(dataPath, new Uint8Array(0));
-  else if (executionOrder) await layOutInExecutionOrder(join(dir, names.model), names.data);
+  else if (executionOrder) {
+    const { layOutInExecutionOrder } = await import("./execution-order.js");
+    await layOutInExecutionOrder(join(dir, names.model), names.data);
+  }
   return {
     modelPath: join(dir, names.model),
     modelChecksum: await fileCrc32(join(dir, names.model)),
@@ -190,6 +193,7 @@ async function optimizeWhole(
   dir: string,
   options: MiniLoaderOptions,
 ): Promise<OptimizedStage> {
+  const { mergeStages } = await import("./stage-merge.js");
   const merged = await mergeStages(bundle, 0, bundle.manifest.stages.length - 1);
   return optimizeInto(dir, WHOLE_FILES, merged.model, merged.externalData, options, true);
 }
