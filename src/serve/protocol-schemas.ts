@@ -1,6 +1,6 @@
 // The Open Inference Protocol (KServe v2) as this server speaks it: datatype names, the request bodies it
-// accepts (zod schemas), and the one way a schema failure becomes an error naming the field. Everything a
-// client sends is checked here before it reaches the model host.
+// accepts (zod schemas), the bounds on a tensor's shape, and the one way a schema failure becomes an error
+// naming the field. Everything a client sends is checked here before it reaches the model host.
 import { z } from "zod";
 import { CicadaError } from "../errors.js";
 import type { DTypeName } from "../format/onnx-types.js";
@@ -32,6 +32,11 @@ const DTYPE_OF = new Map(
 export function dtypeOfDatatype(datatype: string): DTypeName | undefined {
   return DTYPE_OF.get(datatype);
 }
+
+/** Most dimensions an input tensor may have. */
+export const MAX_TENSOR_RANK = 32;
+/** Most elements an input tensor may have (each dimension too); past it, E_INPUT_LIMIT (413). */
+export const MAX_INPUT_ELEMENTS = 2 ** 28;
 
 /** Protocol parameters: the protocol allows only scalar values. */
 export const ParametersSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
@@ -81,4 +86,43 @@ export function tensorMetadata(spec: TensorSpec): { name: string; datatype: stri
   // NOTE: a tensor whose rank the source model did not declare (shape null) is shown as [-1].
   const shape = spec.shape ? spec.shape.map((d) => (typeof d === "number" ? d : -1)) : [-1];
   return { name: spec.name, datatype: DATATYPE_OF[spec.dtype], shape };
+}
+
+/** A short description of a client's value for an error message (never the whole of a large one). */
+export function preview(v: unknown): string {
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v === null) return "null";
+  if (typeof v === "object") return "an object";
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  return typeof v === "number" || typeof v === "boolean" ? String(v) : typeof v;
+}
+
+/**
+ * The element count of `shape`, checked against the limits (E_INPUT_LIMIT) before anything trusts it; the
+ * dims are non-negative safe integers already (the schema).
+ */
+export function elementsOf(shape: readonly number[], field: string): number {
+  if (shape.length > MAX_TENSOR_RANK) {
+    throw new CicadaError(
+      "E_INPUT_LIMIT",
+      `field '${field}': ${shape.length} dimensions, more than the server's limit of ${MAX_TENSOR_RANK}`,
+    );
+  }
+  let elements = 1;
+  shape.forEach((d, i) => {
+    if (d > MAX_INPUT_ELEMENTS) {
+      throw new CicadaError(
+        "E_INPUT_LIMIT",
+        `field '${field}.${i}': dimension ${d} is larger than the server's limit of ${MAX_INPUT_ELEMENTS} elements`,
+      );
+    }
+    elements *= d;
+  });
+  if (elements > MAX_INPUT_ELEMENTS) {
+    throw new CicadaError(
+      "E_INPUT_LIMIT",
+      `field '${field}': shape [${shape.join(",")}] has ${elements} elements, more than the server's limit of ${MAX_INPUT_ELEMENTS}`,
+    );
+  }
+  return elements;
 }

@@ -1,8 +1,52 @@
-// Reading a request body under a size limit: refused from its Content-Length when it declares one, and
-// counted while it streams otherwise, so that no more than the limit (plus one chunk) is ever read from the
-// connection or held in memory.
+// Reading a request body under bounds: its size (refused from its Content-Length when it declares one,
+// and counted while it streams otherwise, so that no more than the limit plus one chunk is ever read or
+// held), its pace (a body that arrives slower than a minimum rate is cut off: see BodyPace), and, for JSON
+// bodies, its nesting depth (checked by a linear scan before JSON.parse, so that no later step ever walks
+// an unbounded nesting).
 import { CicadaError } from "../errors.js";
 import { abortError } from "./request-queue.js";
+
+/** Deepest JSON nesting a request body may have (an infer request with rank-r data nests 3 + r deep). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * How fast a body must arrive, as Apache's mod_reqtimeout counts it: within `bodyTimeoutMs` of the request's
+ * headers, extended by one second for every `minBytesPerSecond` bytes received. A sender slower than that
+ * (after the grace period) is cut off with E_BODY_TOO_SLOW (408).
+ */
+export interface BodyPace {
+  bodyTimeoutMs: number;
+  minBytesPerSecond: number;
+}
+
+/** The documented defaults of the HTTP adapter's timing bounds (`cicada serve` flags of the same names). */
+export const PACE_DEFAULTS = {
+  /** --header-timeout-ms: the request line and headers must arrive within it (408). */
+  headerTimeoutMs: 10_000,
+  /** --body-timeout-ms: the grace period of a body, before the minimum rate applies. */
+  bodyTimeoutMs: 10_000,
+  /** --min-body-rate: bytes per second a body must keep up after the grace period. */
+  minBytesPerSecond: 16_384,
+} as const;
+
+/** Milliseconds left before a body that started at `startedAt` with `received` bytes falls behind `pace`. */
+export function paceLeftMs(pace: BodyPace, startedAt: number, received: number, at: number): number {
+  return startedAt + pace.bodyTimeoutMs + (received / pace.minBytesPerSecond) * 1000 - at;
+}
+
+/** E_BODY_TOO_SLOW for a body cut off after `elapsedMs` with `received` of `declared` bytes. */
+export function bodyTooSlow(
+  pace: BodyPace,
+  received: number,
+  elapsedMs: number,
+  declared?: number,
+): CicadaError {
+  const of = declared !== undefined && Number.isFinite(declared) ? ` of ${declared}` : "";
+  return new CicadaError(
+    "E_BODY_TOO_SLOW",
+    `the request body arrived too slowly: ${received}${of} bytes in ${Math.round(elapsedMs)} ms; the server allows ${pace.bodyTimeoutMs} ms plus 1 s per ${pace.minBytesPerSecond} bytes received (--body-timeout-ms, --min-body-rate)`,
+  );
+}
 
 function tooLarge(found: string, maxBytes: number): CicadaError {
   return new CicadaError(
@@ -13,7 +57,8 @@ function tooLarge(found: string, maxBytes: number): CicadaError {
 
 /**
  * The body of `request` as bytes, or E_BODY_TOO_LARGE past `maxBytes`; `signal` stops the read (its
- * reason is thrown).
+ * reason is thrown). A stream failure that is not a CicadaError (the client went away mid-body) becomes
+ * E_REQUEST.
  */
 export async function readBody(
   request: Request,
@@ -31,15 +76,25 @@ export async function readBody(
   try {
     for (;;) {
       if (signal?.aborted) throw abortError(signal);
-      const { done, value } = await reader.read();
+      let next: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        next = await reader.read();
+      } catch (e) {
+        if (signal?.aborted) throw abortError(signal);
+        if (e instanceof CicadaError) throw e;
+        throw new CicadaError(
+          "E_REQUEST",
+          `the request body could not be read after ${total} bytes: ${(e as Error).message ?? String(e)}`,
+        );
+      }
       if (signal?.aborted) throw abortError(signal);
-      if (done) break;
-      total += value.byteLength;
+      if (next.done) break;
+      total += next.value.byteLength;
       if (total > maxBytes) {
         stop();
         throw tooLarge(`more than ${maxBytes} bytes (${total} read so far)`, maxBytes);
       }
-      chunks.push(value);
+      chunks.push(next.value);
     }
   } finally {
     signal?.removeEventListener("abort", stop);
@@ -47,13 +102,67 @@ export async function readBody(
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
 }
 
-/** A JSON body that may be empty (repository requests): undefined when empty, E_REQUEST when not JSON. */
-export function optionalJson(body: Uint8Array, what: string): unknown {
-  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8").trim();
-  if (text === "") return undefined;
+/**
+ * Where `text` first nests deeper than `maxDepth` (objects and arrays), or undefined: the field is the path
+ * to the innermost object member around that place (`inputs.0.data`), "(root)" outside any. One linear
+ * pass without recursion, over valid or invalid JSON alike (JSON.parse judges the syntax afterwards).
+ */
+export function tooDeep(text: string, maxDepth: number): { field: string; offset: number } | undefined {
+  const inObject: boolean[] = [];
+  const keys: (string | number)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = ++i;
+      while (i < text.length && text.charCodeAt(i) !== 0x22) i += text.charCodeAt(i) === 0x5c ? 2 : 1;
+      if (expectKey && inObject.length > 0)
+        keys[keys.length - 1] = text.slice(start, Math.min(i, start + 64));
+      expectKey = false;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (inObject.length >= maxDepth) {
+        const last = inObject.lastIndexOf(true);
+        const field = last < 0 ? "(root)" : keys.slice(0, last + 1).join(".");
+        return { field, offset: i };
+      }
+      inObject.push(c === 0x7b);
+      keys.push(c === 0x7b ? "" : 0);
+      expectKey = c === 0x7b;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      inObject.pop();
+      keys.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */ && keys.length > 0) {
+      const top = keys.length - 1;
+      if (inObject[top]) expectKey = true;
+      else keys[top] = (keys[top] as number) + 1;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `text` parsed as JSON, refused with E_REQUEST (naming `what` and the field) when it nests deeper than
+ * {@link MAX_JSON_DEPTH} or is not JSON.
+ */
+export function parseJson(text: string, what: string): unknown {
+  const deep = tooDeep(text, MAX_JSON_DEPTH);
+  if (deep) {
+    throw new CicadaError(
+      "E_REQUEST",
+      `${what}: field '${deep.field}' nests deeper than ${MAX_JSON_DEPTH} levels (at character ${deep.offset})`,
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
     throw new CicadaError("E_REQUEST", `${what}: the body is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** A JSON body that may be empty (repository requests): undefined when empty, E_REQUEST when not JSON. */
+export function optionalJson(body: Uint8Array, what: string): unknown {
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8").trim();
+  if (text === "") return undefined;
+  return parseJson(text, what);
 }

@@ -1,7 +1,10 @@
 // Tensors in and out of an inference request: the protocol's JSON form (flat or nested row-major arrays)
 // and its binary tensor data extension (a JSON header of `Inference-Header-Content-Length` bytes, then each
 // binary tensor's raw little-endian bytes in order). Every value is checked against its datatype, every
-// size against its shape, so that what reaches the model host is exactly what the model declares.
+// size against its shape, and every shape against the limits and the bytes actually present before
+// anything is allocated from it, so that what reaches the model host is exactly what the model declares.
+// Non-finite floats travel as the strings "NaN", "Infinity" and "-Infinity" (the protobuf JSON convention):
+// accepted that way in float inputs, written that way in outputs; a JSON number that overflows is refused.
 import { CicadaError } from "../errors.js";
 import type { TensorSpec } from "../format/manifest.js";
 import type { DTypeName } from "../format/onnx-types.js";
@@ -9,10 +12,13 @@ import { typedArrayFor, type HostTensor, type TensorData } from "../runtime/host
 import {
   DATATYPE_OF,
   dtypeOfDatatype,
+  elementsOf,
   InferRequestSchema,
   parseOrThrow,
+  preview,
   type Parameters,
 } from "./protocol-schemas.js";
+import { parseJson } from "./request-body.js";
 
 /** An inference request decoded for one model. */
 export interface DecodedInfer {
@@ -44,6 +50,10 @@ const INT_RANGES: Partial<Record<DTypeName, [number, number]>> = {
   uint64: [0, Number.MAX_SAFE_INTEGER],
 };
 
+const FLOATS = new Set<DTypeName>(["float32", "float64"]);
+/** The strings that stand for non-finite floats in JSON. */
+const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
+
 function bad(message: string): CicadaError {
   return new CicadaError("E_REQUEST", message);
 }
@@ -58,29 +68,65 @@ function splitBody(body: Uint8Array, headerLength: string | null): { json: unkno
     const n = Number(headerLength);
     if (!/^\d+$/.test(headerLength.trim()) || n > body.byteLength) {
       throw bad(
-        `header Inference-Header-Content-Length must be an integer from 0 to the body's ${body.byteLength} bytes, found '${headerLength}'`,
+        `header Inference-Header-Content-Length must be an integer from 0 to the body's ${body.byteLength} bytes, found '${headerLength.slice(0, 40)}'`,
       );
     }
     jsonBytes = body.subarray(0, n);
     binary = body.subarray(n);
   }
   if (jsonBytes.byteLength === 0) throw bad("the request body is empty: expected a JSON inference request");
+  let text: string;
   try {
-    return { json: JSON.parse(utf8.decode(jsonBytes)), binary };
+    text = utf8.decode(jsonBytes);
   } catch (e) {
     throw bad(`the request body is not valid JSON: ${(e as Error).message}`);
   }
+  return { json: parseJson(text, "inference request"), binary };
 }
 
-function flatten(data: unknown, field: string): unknown[] {
-  if (!Array.isArray(data)) throw bad(`field '${field}': expected an array of values, found ${typeof data}`);
+/**
+ * The values of JSON `data` in row-major order: a flat array, or arrays nested exactly as `shape` (every
+ * level as long as its dimension, values only at the last); anything else (ragged, deeper or shallower
+ * than the shape) is refused naming the place. Iterative: no recursion over the client's nesting.
+ */
+function flatten(data: unknown, shape: readonly number[], field: string, input: string): unknown[] {
+  if (!Array.isArray(data))
+    throw bad(`field '${field}': expected an array of values, found ${preview(data)}`);
   if (!data.some(Array.isArray)) return data;
   const out: unknown[] = [];
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) for (const x of v) walk(x);
-    else out.push(v);
+  const stack: { values: unknown[]; next: number }[] = [];
+  const where = () => `${field}${stack.map((l) => `[${l.next - 1}]`).join("")}`;
+  const wrong = (what: string) =>
+    new CicadaError(
+      "E_INPUT_SHAPE",
+      `field '${what}': input '${input}' has shape [${shape.join(",")}], but its nested data ${
+        stack.length >= shape.length ? "nests deeper than that" : "does not match it"
+      }`,
+    );
+  const enter = (values: unknown[], at: string) => {
+    const depth = stack.length;
+    if (depth >= shape.length) throw wrong(at);
+    if (values.length !== shape[depth]) {
+      throw new CicadaError(
+        "E_INPUT_SHAPE",
+        `field '${at}': input '${input}' has shape [${shape.join(",")}], so this level needs ${shape[depth]} entries (dimension ${depth}), found ${values.length}`,
+      );
+    }
+    stack.push({ values, next: 0 });
   };
-  walk(data);
+  enter(data, field);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next === top.values.length) {
+      stack.pop();
+      continue;
+    }
+    const v = top.values[top.next++];
+    const last = stack.length === shape.length;
+    if (Array.isArray(v) === last) throw wrong(where());
+    if (last) out.push(v);
+    else enter(v as unknown[], where());
+  }
   return out;
 }
 
@@ -92,22 +138,31 @@ function fromJson(dtype: DTypeName, values: unknown[], field: string): TensorDat
   }
   const data = new (typedArrayFor(dtype))(values.length);
   const range = INT_RANGES[dtype];
+  const float32 = dtype === "float32";
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (dtype === "bool") {
       if (typeof v !== "boolean")
-        throw bad(`field '${field}[${i}]': expected true or false, found ${String(v)}`);
+        throw bad(`field '${field}[${i}]': expected true or false, found ${preview(v)}`);
       data[i] = v ? 1 : 0;
     } else if (range) {
       if (typeof v !== "number" || !Number.isInteger(v) || v < range[0] || v > range[1]) {
         throw bad(
-          `field '${field}[${i}]': expected a ${datatype} integer from ${range[0]} to ${range[1]}, found ${JSON.stringify(v)}`,
+          `field '${field}[${i}]': expected a ${datatype} integer from ${range[0]} to ${range[1]}, found ${preview(v)}`,
         );
       }
       data[i] = data instanceof BigInt64Array || data instanceof BigUint64Array ? BigInt(v) : v;
+    } else if (typeof v === "string" && FLOATS.has(dtype) && Object.hasOwn(NON_FINITE, v)) {
+      data[i] = NON_FINITE[v]!;
+    } else if (typeof v !== "number") {
+      throw bad(
+        `field '${field}[${i}]': expected a number, found ${preview(v)}${FLOATS.has(dtype) ? ' (non-finite values are the strings "NaN", "Infinity", "-Infinity")' : ""}`,
+      );
+    } else if (!Number.isFinite(v) || (float32 && !Number.isFinite(Math.fround(v)))) {
+      throw bad(
+        `field '${field}[${i}]': expected a finite ${datatype} number, found one beyond its range (it reads as ${float32 ? Math.fround(v) : v}); send "Infinity" or "-Infinity" to mean that`,
+      );
     } else {
-      if (typeof v !== "number")
-        throw bad(`field '${field}[${i}]': expected a number, found ${JSON.stringify(v)}`);
       data[i] = v;
     }
   }
@@ -137,11 +192,12 @@ export function decodeInferRequest(
   let cursor = 0;
   request.inputs.forEach((input, k) => {
     const field = `inputs.${k}`;
-    if (feeds[input.name]) throw bad(`field '${field}.name': input '${input.name}' is given twice`);
+    if (Object.hasOwn(feeds, input.name))
+      throw bad(`field '${field}.name': input '${input.name}' is given twice`);
     const dtype = dtypeOfDatatype(input.datatype);
     if (!dtype) {
       throw bad(
-        `field '${field}.datatype': '${input.datatype}' is not a protocol datatype (${Object.values(DATATYPE_OF).join(", ")})`,
+        `field '${field}.datatype': '${input.datatype.slice(0, 40)}' is not a protocol datatype (${Object.values(DATATYPE_OF).join(", ")})`,
       );
     }
     const spec = model.inputs.find((s) => s.name === input.name);
@@ -151,14 +207,20 @@ export function decodeInferRequest(
         `model ${model.name}: input '${input.name}' must be ${DATATYPE_OF[spec.dtype]}, found ${input.datatype}`,
       );
     }
-    const elements = input.shape.reduce((a, b) => a * b, 1);
+    if (dtype === "string") {
+      throw new CicadaError(
+        "E_INPUT_DTYPE",
+        `field '${field}.datatype': input '${input.name}' is BYTES; this server takes numeric and BOOL tensors only`,
+      );
+    }
+    const elements = elementsOf(input.shape, `${field}.shape`);
     const size = input.parameters?.binary_data_size;
     let data: TensorData;
     if (size !== undefined) {
       const need = elements * typedArrayFor(dtype).BYTES_PER_ELEMENT;
       if (typeof size !== "number" || !Number.isSafeInteger(size) || size !== need) {
         throw bad(
-          `field '${field}.parameters.binary_data_size': shape [${input.shape.join(",")}] of ${input.datatype} needs ${need} bytes, found ${JSON.stringify(size)}`,
+          `field '${field}.parameters.binary_data_size': shape [${input.shape.join(",")}] of ${input.datatype} needs ${need} bytes, found ${preview(size)}`,
         );
       }
       if (input.data !== undefined)
@@ -172,7 +234,14 @@ export function decodeInferRequest(
       cursor += size;
     } else {
       if (input.data === undefined) throw bad(`field '${field}.data': input '${input.name}' has no data`);
-      const values = flatten(input.data, `${field}.data`);
+      // Every JSON value takes at least one byte: a shape the body cannot hold is refused before any walk.
+      if (elements > body.byteLength) {
+        throw new CicadaError(
+          "E_INPUT_SHAPE",
+          `field '${field}.shape': shape [${input.shape.join(",")}] has ${elements} values, more than the body's ${body.byteLength} bytes can hold`,
+        );
+      }
+      const values = flatten(input.data, input.shape, `${field}.data`, input.name);
       if (values.length !== elements) {
         throw new CicadaError(
           "E_INPUT_SHAPE",
@@ -203,7 +272,7 @@ function selectOutputs(
 ): { name: string; binary: boolean }[] {
   const all = parameters.binary_data_output ?? false;
   if (typeof all !== "boolean") {
-    throw bad(`field 'parameters.binary_data_output': expected true or false, found ${JSON.stringify(all)}`);
+    throw bad(`field 'parameters.binary_data_output': expected true or false, found ${preview(all)}`);
   }
   const known = new Map(model.outputs.map((o) => [o.name, o]));
   const chosen: { name: string; parameters?: Parameters | undefined }[] =
@@ -218,7 +287,7 @@ function selectOutputs(
     const binary = o.parameters?.binary_data ?? all;
     if (typeof binary !== "boolean") {
       throw bad(
-        `field 'outputs.${k}.parameters.binary_data': expected true or false, found ${JSON.stringify(binary)}`,
+        `field 'outputs.${k}.parameters.binary_data': expected true or false, found ${preview(binary)}`,
       );
     }
     // NOTE: FP16/BF16/BYTES have no JSON form in the protocol: they are always returned as binary.
@@ -232,7 +301,15 @@ export interface EncodedOutputs {
   chunks: Uint8Array[];
 }
 
-/** Serialises the selected outputs (JSON numbers, or raw little-endian bytes with `binary_data_size`). */
+/** A tensor's values as JSON can carry them: booleans, numbers, and non-finite floats as strings. */
+function jsonValues(t: HostTensor): (number | boolean | string)[] {
+  const values = t.data as ArrayLike<number | bigint>;
+  if (t.dtype === "bool") return Array.from(values, (v) => v !== 0);
+  if (!FLOATS.has(t.dtype)) return Array.from(values, Number);
+  return Array.from(values as ArrayLike<number>, (v) => (Number.isFinite(v) ? v : String(v)));
+}
+
+/** Serialises the selected outputs (JSON values, or raw little-endian bytes with `binary_data_size`). */
 export function encodeOutputs(
   selected: readonly { name: string; binary: boolean }[],
   outputs: Record<string, HostTensor>,
@@ -241,17 +318,14 @@ export function encodeOutputs(
   const chunks: Uint8Array[] = [];
   for (const { name, binary } of selected) {
     const t = outputs[name];
-    if (!t) throw new CicadaError("E_RUNTIME", `the model produced no output '${name}'`);
+    if (!t) throw new CicadaError("E_OUTPUT_MISSING", `the model produced no output '${name}'`);
     const head = { name, datatype: DATATYPE_OF[t.dtype], shape: t.dims };
     if (binary) {
       const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
       chunks.push(bytes);
       parts.push(JSON.stringify({ ...head, parameters: { binary_data_size: bytes.byteLength } }));
     } else {
-      const values = t.data as ArrayLike<number | bigint>;
-      const data =
-        t.dtype === "bool" ? Array.from(values, (v) => v !== 0) : Array.from(values, (v) => Number(v));
-      parts.push(JSON.stringify({ ...head, data }));
+      parts.push(JSON.stringify({ ...head, data: jsonValues(t) }));
     }
   }
   return { parts, chunks };
@@ -285,9 +359,7 @@ export function inferRequestBody(
     name,
     shape: t.dims,
     datatype: DATATYPE_OF[t.dtype],
-    ...(options.binary
-      ? { parameters: { binary_data_size: t.data.byteLength } }
-      : { data: Array.from(t.data as ArrayLike<number | bigint>, Number) }),
+    ...(options.binary ? { parameters: { binary_data_size: t.data.byteLength } } : { data: jsonValues(t) }),
   }));
   const head = Buffer.from(
     JSON.stringify({

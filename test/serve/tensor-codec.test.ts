@@ -4,7 +4,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isCicadaError, type ErrorCode } from "../../src/errors.js";
 import type { TensorSpec } from "../../src/format/manifest.js";
-import { decodeInferRequest, encodeOutputs, inferResponseBody } from "../../src/serve/tensor-codec.js";
+import { validateInputs } from "../../src/runtime/model-inputs.js";
+import {
+  decodeInferRequest,
+  encodeOutputs,
+  inferRequestBody,
+  inferResponseBody,
+} from "../../src/serve/tensor-codec.js";
 
 const model = {
   name: "m",
@@ -23,7 +29,22 @@ const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 const x = { name: "x", shape: [1, 2, 2], datatype: "FP32", data: [1, 2, 3, 4] };
 const ids = { name: "ids", shape: [1, 3], datatype: "INT64", data: [5, 6, 7] };
 
-function refuses(body: Uint8Array, code: ErrorCode, pattern: RegExp, headerLength: string | null = null) {
+function refuses(
+  body: Uint8Array,
+  code: ErrorCode,
+  pattern: RegExp,
+  headerLength: string | null = null,
+  decodes = false,
+) {
+  if (decodes) {
+    // Decoded fine: the refusal comes from the runtime's check of the feeds (validateInputs).
+    const d = decodeInferRequest(body, headerLength, model);
+    assert.throws(
+      () => validateInputs(model.inputs, d.feeds, `model ${model.name}`),
+      (e) => isCicadaError(e, code) && pattern.test(e.message),
+    );
+    return;
+  }
   assert.throws(
     () => decodeInferRequest(body, headerLength, model),
     (e) => isCicadaError(e, code) && pattern.test(e.message),
@@ -160,6 +181,152 @@ test("outputs encode as JSON values or raw bytes after the JSON header", () => {
   assert.deepEqual(new Float32Array(new Uint8Array(body.subarray(headerLength)).buffer), outputs.y.data);
   assert.throws(
     () => encodeOutputs([{ name: "q", binary: false }], outputs),
-    (e) => isCicadaError(e, "E_RUNTIME"),
+    (e) => isCicadaError(e, "E_OUTPUT_MISSING"),
+  );
+});
+
+test("nested data must nest exactly as the shape: wrong shape, ragged, deeper or mixed are refused", () => {
+  // [1,2,2] with the right count (4 values) but nested as [2,2] or [1,4]
+  refuses(
+    json({
+      inputs: [
+        {
+          ...x,
+          data: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
+      ],
+    }),
+    "E_INPUT_SHAPE",
+    /field 'inputs\.0\.data': .*needs 1 entries \(dimension 0\), found 2/,
+  );
+  refuses(
+    json({ inputs: [{ ...x, data: [[1, 2, 3, 4]] }] }),
+    "E_INPUT_SHAPE",
+    /field 'inputs\.0\.data\[0\]': .*needs 2 entries \(dimension 1\), found 4/,
+  );
+  refuses(
+    json({ inputs: [{ ...x, data: [[[1, 2], [3]]] }] }),
+    "E_INPUT_SHAPE",
+    /field 'inputs\.0\.data\[0\]\[1\]': .*needs 2 entries \(dimension 2\), found 1/,
+  );
+  refuses(
+    json({
+      inputs: [
+        {
+          ...x,
+          data: [
+            [
+              [1, 2],
+              [3, [4]],
+            ],
+          ],
+        },
+      ],
+    }),
+    "E_INPUT_SHAPE",
+    /field 'inputs\.0\.data\[0\]\[1\]\[1\]': input 'x' has shape \[1,2,2\], but its nested data nests deeper/,
+  );
+  refuses(
+    json({ inputs: [{ ...x, data: [[[1, 2], 3]] }] }),
+    "E_INPUT_SHAPE",
+    /field 'inputs\.0\.data\[0\]\[1\]': .*does not match it/,
+  );
+  refuses(json({ inputs: [{ ...x, data: [1, [2], 3, 4] }] }), "E_INPUT_SHAPE", /inputs\.0\.data/);
+  const scalar = { name: "x", shape: [], datatype: "FP32" };
+  refuses(json({ inputs: [{ ...scalar, data: [[1]] }] }), "E_INPUT_SHAPE", /nests deeper/);
+});
+
+test("data nested 10,000 deep (or any JSON past 64 levels) is refused naming the field, without recursion", () => {
+  const deep = `{"inputs":[{"name":"x","shape":[1,2,2],"datatype":"FP32","data":${"[".repeat(10_000)}1${"]".repeat(10_000)}}]}`;
+  refuses(
+    Buffer.from(deep),
+    "E_REQUEST",
+    /inference request: field 'inputs\.0\.data' nests deeper than 64 levels/,
+  );
+  const deepParams = `{"inputs":[],"parameters":{"a":${'{"b":'.repeat(100_000)}1${"}".repeat(100_000)}}}`;
+  refuses(Buffer.from(deepParams), "E_REQUEST", /field 'parameters\.a\.b\.b.*' nests deeper than 64/);
+  // Brackets inside strings do not count; an escaped quote does not end a string.
+  const strings = `{"inputs":[{"name":"x\\"[[[[","shape":[1,2,2],"datatype":"FP32","data":[1,2,3,4]}],"id":"${"[".repeat(200)}"}`;
+  refuses(Buffer.from(strings), "E_INPUT_NAME", /no input/, null, true);
+});
+
+test("non-finite numbers: 1e400 is refused, the strings NaN/Infinity/-Infinity are floats; outputs write them", () => {
+  const text = (data: string) =>
+    Buffer.from(`{"inputs":[{"name":"x","shape":[1,2,2],"datatype":"FP32","data":${data}}]}`);
+  refuses(
+    text("[1, 1e400, 3, 4]"),
+    "E_REQUEST",
+    /field 'inputs\.0\.data\[1\]': expected a finite FP32 number/,
+  );
+  refuses(text("[1, 2, -1e39, 4]"), "E_REQUEST", /'inputs\.0\.data\[2\]': .*FP32.*reads as -Infinity/);
+  refuses(text('[1, 2, 3, "nan"]'), "E_REQUEST", /'inputs\.0\.data\[3\]': expected a number, found "nan"/);
+  const d = decodeInferRequest(text('[[["NaN", "Infinity"], ["-Infinity", 3.4e38]]]'), null, model);
+  const got = Array.from(d.feeds.x!.data as Float32Array);
+  assert.ok(Number.isNaN(got[0]));
+  assert.deepEqual(got.slice(1, 3), [Infinity, -Infinity]);
+  assert.equal(got[3], Math.fround(3.4e38));
+  refuses(
+    json({ inputs: [{ ...ids, data: [1, "NaN", 3] }] }),
+    "E_REQUEST",
+    /'inputs\.0\.data\[1\]': expected a INT64 integer .* found "NaN"/,
+  );
+  const out = encodeOutputs([{ name: "y", binary: false }], {
+    y: { dtype: "float32", dims: [1, 4], data: new Float32Array([NaN, Infinity, -Infinity, 0.5]) },
+  });
+  assert.equal(
+    out.parts[0],
+    '{"name":"y","datatype":"FP32","shape":[1,4],"data":["NaN","Infinity","-Infinity",0.5]}',
+  );
+  const body = inferRequestBody({ x: { dtype: "float64", dims: [2], data: new Float64Array([NaN, 1]) } });
+  assert.match(body.body.toString(), /"data":\["NaN",1\]/);
+});
+
+test("shapes are bounded before anything is allocated from them", () => {
+  refuses(
+    json({ inputs: [{ ...x, shape: new Array(33).fill(1) }] }),
+    "E_INPUT_LIMIT",
+    /field 'inputs\.0\.shape': 33 dimensions, more than the server's limit of 32/,
+  );
+  refuses(
+    json({ inputs: [{ ...x, shape: [1, 2 ** 29] }] }),
+    "E_INPUT_LIMIT",
+    /field 'inputs\.0\.shape\.1': dimension 536870912 is larger than/,
+  );
+  refuses(
+    json({ inputs: [{ ...x, shape: [2 ** 20, 2 ** 20] }] }),
+    "E_INPUT_LIMIT",
+    /shape \[1048576,1048576\] has 1099511627776 elements, more than the server's limit of 268435456/,
+  );
+  refuses(json({ inputs: [{ ...x, shape: [1e300] }] }), "E_REQUEST", /field 'inputs\.0\.shape\.0'/);
+  refuses(json({ inputs: [{ ...x, shape: [1.5] }] }), "E_REQUEST", /field 'inputs\.0\.shape\.0'/);
+  // A claimed shape the body cannot hold: refused from the sizes alone.
+  refuses(
+    json({ inputs: [{ ...x, shape: [1000, 1000] }] }),
+    "E_INPUT_SHAPE",
+    /shape \[1000,1000\] has 1000000 values, more than the body's \d+ bytes can hold/,
+  );
+  refuses(
+    json({ inputs: [{ ...x, shape: [1000, 1000], parameters: { binary_data_size: 4_000_000 } }] }),
+    "E_REQUEST",
+    /field 'inputs\.0\.data': binary input 'x' must not have data/,
+  );
+  const header = json({
+    inputs: [
+      { name: "x", shape: [1000, 1000], datatype: "FP32", parameters: { binary_data_size: 4_000_000 } },
+    ],
+  });
+  refuses(
+    Buffer.concat([header, Buffer.alloc(16)]),
+    "E_REQUEST",
+    /binary data ends at byte 4000000 after the JSON header, the body has 16/,
+    String(header.length),
+  );
+  refuses(
+    json({ inputs: [{ name: "s", shape: [1], datatype: "BYTES", data: ["a"] }] }),
+    "E_INPUT_DTYPE",
+    /'inputs\.0\.datatype': input 's' is BYTES/,
   );
 });
