@@ -17,7 +17,7 @@ export interface InstanceOptions {
   /** Stage worker threads of the runtime. */
   workers: number;
   maxBodyBytes: number;
-  /** Requests per model admitted besides the one running; one more is refused with 429. */
+  /** Requests per model admitted (body received) besides the one running; one more is refused with 429. */
   maxQueue: number;
   /** Per-request limit (504 past it). */
   timeoutMs: number;

@@ -1,8 +1,10 @@
 // The function server's core: `handle(Request) → Response` speaking the Open Inference Protocol (KServe
 // v2) REST API, its model repository extension and our `cicada` extension, over a ModelHost. It knows
 // nothing of sockets or Lambda events: the Node http and Lambda adapters translate to and from the WHATWG
-// Request/Response it takes and returns, and tests call it in-process. Errors leave as `{"error": "…"}`
-// with the status their code maps to (and the code in `x-cicada-error`).
+// Request/Response it takes and returns, and tests call it in-process. Errors leave as
+// `{"error": "…", "code": "E_…"}` with the status their code maps to (and the code in `x-cicada-error`).
+// A request's body is read before it takes a place in its model's queue: a slow sender holds a connection
+// (until the adapter cuts it off), never a place that a complete request could use.
 import { readFileSync } from "node:fs";
 import { CicadaError, isCicadaError, type ErrorCode } from "../errors.js";
 import { now } from "../metrics/trace.js";
@@ -10,6 +12,7 @@ import { isStrategy, STRATEGIES, type StrategyName } from "../runtime/strategy.j
 import { readInstanceMemory } from "./instance-memory.js";
 import { Deadline } from "./deadline.js";
 import type { ModelHost } from "./model-host.js";
+import type { Ticket } from "./request-queue.js";
 import {
   parseOrThrow,
   RepositoryIndexSchema,
@@ -33,12 +36,18 @@ export interface InferenceServerOptions {
 /** The core of one instance. */
 export interface InferenceServer {
   handle(request: Request): Promise<Response>;
+  /** The methods the routes at `path` take (empty when no route has that path). */
+  allowed(path: string): string[];
   /** Stops taking work: readiness and new inference or load requests answer 503. */
   drain(): void;
   readonly draining: boolean;
 }
 
-/** HTTP status of each error code; codes not listed are 500. */
+/**
+ * HTTP status of each error code. Codes not listed are 500 (with their code): the server or its model is
+ * broken (E_RUNTIME, E_OUTPUT_MISSING, E_BUNDLE_* such as E_BUNDLE_CHECKSUM, E_CACHE, E_NO_SPACE, …), not
+ * the request. A 500 without a code from the table (E_INTERNAL) is a bug.
+ */
 const STATUS: Partial<Record<ErrorCode, number>> = {
   E_REQUEST: 400,
   E_INPUT_NAME: 400,
@@ -47,7 +56,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   E_MODEL_UNKNOWN: 404,
   E_ROUTE_UNKNOWN: 404,
   E_METHOD_NOT_ALLOWED: 405,
+  E_BODY_TOO_SLOW: 408,
   E_BODY_TOO_LARGE: 413,
+  E_INPUT_LIMIT: 413,
   E_QUEUE_FULL: 429,
   E_UNAVAILABLE: 503,
   E_TIMEOUT: 504,
@@ -57,6 +68,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 export function statusOf(e: unknown): number {
   return isCicadaError(e) ? (STATUS[e.code] ?? 500) : 500;
 }
+
+/** The methods some route of the core takes; any other method is refused on every path. */
+export const METHODS: readonly string[] = ["GET", "POST"];
 
 const VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
@@ -72,11 +86,28 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   });
 }
 
-/** `{"error": message}` with the status of its code. */
-export function errorResponse(e: unknown): Response {
+/** `{"error": message, "code": code}` with the status of its code (and `headers`). */
+export function errorResponse(e: unknown, headers: Record<string, string> = {}): Response {
   const code = isCicadaError(e) ? e.code : "E_INTERNAL";
   const message = isCicadaError(e) ? e.message : `internal error: ${(e as Error).message ?? String(e)}`;
-  return json(statusOf(e), { error: message }, { "x-cicada-error": code });
+  return json(statusOf(e), { error: message, code }, { ...headers, "x-cicada-error": code });
+}
+
+/**
+ * 405 for `method` on `path`: E_METHOD_NOT_ALLOWED, with `Allow` when some route has that path (`allowed`
+ * lists its methods). Adapters answer it themselves for methods a WHATWG Request cannot carry (TRACE,
+ * CONNECT, a token HTTP parsers refuse).
+ */
+export function methodNotAllowed(method: string, path: string, allowed: readonly string[]): Response {
+  const shown = JSON.stringify(method.length > 40 ? `${method.slice(0, 40)}…` : method);
+  const takes = allowed.length > 0 ? `; ${path} takes ${allowed.join(", ")}` : "";
+  const error = METHODS.includes(method)
+    ? new CicadaError("E_METHOD_NOT_ALLOWED", `${path} takes ${allowed.join(", ")}, not ${method}`)
+    : new CicadaError(
+        "E_METHOD_NOT_ALLOWED",
+        `method ${shown} is not one this server takes (${METHODS.join(", ")})${takes}`,
+      );
+  return errorResponse(error, allowed.length > 0 ? { allow: allowed.join(", ") } : {});
 }
 
 interface Context {
@@ -121,6 +152,11 @@ function match(pattern: string[], segments: string[]): Record<string, string> | 
   return params;
 }
 
+/** The methods of the routes that match `segments`. */
+function allowedAt(table: ReturnType<typeof routes>, segments: string[]): string[] {
+  return [...new Set(table.filter((r) => match(r.path, segments)).map((r) => r.method))];
+}
+
 function segmentsOf(url: URL): string[] {
   try {
     return url.pathname.replace(/\/+$/, "").split("/").slice(1).map(decodeURIComponent);
@@ -145,6 +181,8 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 class Handlers {
   draining = false;
+  /** Inference requests whose body is still arriving (they hold no place in a queue). */
+  receiving = 0;
 
   constructor(
     private readonly host: ModelHost,
@@ -209,12 +247,15 @@ class Handlers {
     this.refuseWhenDraining();
     const name = this.model(ctx);
     const manifest = this.host.manifest(name);
-    // Admitted before the body is read: the queue bound also bounds the bodies held.
-    const ticket = this.host.admit(name);
     const deadline = new Deadline(ctx.received, this.options.timeoutMs, `model ${name}`);
+    let ticket: Ticket | undefined;
     let handedOver = false;
     try {
-      const body = await deadline.race(readBody(ctx.request, this.options.maxBodyBytes, deadline.signal));
+      // The body first, then a place in the queue: a request still arriving holds none.
+      this.receiving++;
+      const body = await deadline
+        .race(readBody(ctx.request, this.options.maxBodyBytes, deadline.signal))
+        .finally(() => this.receiving--);
       const decoded = decodeInferRequest(body, ctx.request.headers.get("inference-header-content-length"), {
         name,
         inputs: manifest.inputs,
@@ -230,6 +271,7 @@ class Handlers {
         }
         deadline.shorten(own, "parameters.cicada_timeout_ms");
       }
+      ticket = this.host.admit(name);
       handedOver = true;
       const run = await deadline.race(this.host.infer(name, ticket, decoded.feeds, deadline.signal));
       const encoded = encodeOutputs(decoded.outputs, run.outputs);
@@ -249,7 +291,7 @@ class Handlers {
       return new Response(out, { status: 200, headers });
     } finally {
       deadline.clear();
-      if (!handedOver) ticket.release();
+      if (!handedOver) ticket?.release();
     }
   }
 
@@ -301,6 +343,7 @@ class Handlers {
       pssBytes: m.pssBytes,
       pssAnonBytes: m.pssAnonBytes,
       pssFileBytes: m.pssFileBytes,
+      receiving: this.receiving,
       models: this.host.list(),
     });
   }
@@ -317,21 +360,25 @@ export function createInferenceServer(host: ModelHost, options: InferenceServerO
     drain() {
       handlers.draining = true;
     },
+    allowed(path: string): string[] {
+      try {
+        return allowedAt(table, segmentsOf(new URL(path, "http://x")));
+      } catch {
+        return [];
+      }
+    },
     async handle(request: Request): Promise<Response> {
       const received = now();
       try {
         const url = new URL(request.url);
         const segments = segmentsOf(url);
-        const found = table.map((r) => ({ r, params: match(r.path, segments) })).filter((f) => f.params);
-        if (found.length === 0) throw new CicadaError("E_ROUTE_UNKNOWN", `no endpoint ${url.pathname}`);
-        const hit = found.find((f) => f.r.method === request.method);
-        if (!hit) {
-          const allowed = [...new Set(found.map((f) => f.r.method))].join(", ");
-          throw new CicadaError(
-            "E_METHOD_NOT_ALLOWED",
-            `${url.pathname} takes ${allowed}, not ${request.method}`,
-          );
-        }
+        const allowed = allowedAt(table, segments);
+        if (!METHODS.includes(request.method) || (allowed.length > 0 && !allowed.includes(request.method)))
+          return methodNotAllowed(request.method, url.pathname, allowed);
+        if (allowed.length === 0) throw new CicadaError("E_ROUTE_UNKNOWN", `no endpoint ${url.pathname}`);
+        const hit = table
+          .map((r) => ({ r, params: r.method === request.method ? match(r.path, segments) : undefined }))
+          .find((f) => f.params)!;
         return await hit.r.run({ request, url, received, params: hit.params! });
       } catch (e) {
         if (statusOf(e) === 500)

@@ -1,7 +1,8 @@
 // AWS Lambda in front of the same core: an API Gateway HTTP API (payload format 2.0) or Lambda function
 // URL event becomes a WHATWG Request, the core's Response becomes the result object Lambda expects, with
 // binary bodies (the binary tensor extension) in base64 both ways. The instance (runtime, prepared
-// bundles) is started once per execution environment, in Lambda's init phase, outside any request.
+// bundles) is started once per execution environment, in Lambda's init phase, outside any request. An event
+// no Request can stand for (a TRACE method, a malformed path or header) is answered with a coded error.
 import { z } from "zod";
 import { STRATEGIES } from "../runtime/strategy.js";
 import { CicadaError } from "../errors.js";
@@ -11,7 +12,7 @@ import {
   type FunctionInstance,
   type InstanceOptions,
 } from "./function-instance.js";
-import { errorResponse } from "./inference-protocol.js";
+import { errorResponse, methodNotAllowed } from "./inference-protocol.js";
 import { parseOrThrow } from "./protocol-schemas.js";
 
 /** The fields of a payload-format-2.0 event the adapter reads (others are ignored). */
@@ -40,23 +41,47 @@ export interface LambdaResult {
 /** A Lambda handler. */
 export type LambdaHandler = (event: unknown) => Promise<LambdaResult>;
 
-/** The Request an event stands for; E_REQUEST (naming the field) for an event of another shape. */
-export function eventToRequest(event: unknown): Request {
+/** Methods WHATWG Requests refuse to carry: answered 405 by the adapter. */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/**
+ * The Request an event stands for, or the 405 of a method a Request cannot carry (`allow` gives the
+ * methods of a path, for its `Allow` header); E_REQUEST (naming the field) for an event of another shape.
+ */
+export function eventToRequest(
+  event: unknown,
+  allow: (path: string) => readonly string[] = () => [],
+): Request | Response {
   const e = parseOrThrow(
     LambdaEventSchema,
     event,
     "Lambda event (API Gateway HTTP API / function URL, version 2.0)",
   );
-  const headers = new Headers(e.headers);
+  let headers: Headers;
+  try {
+    headers = new Headers(e.headers);
+  } catch (err) {
+    throw new CicadaError("E_REQUEST", `Lambda event: field 'headers': ${(err as Error).message}`);
+  }
   if (e.cookies?.length) headers.set("cookie", e.cookies.join("; "));
   const host = e.requestContext.domainName ?? headers.get("host") ?? "lambda";
-  const url = `https://${host}${e.rawPath}${e.rawQueryString ? `?${e.rawQueryString}` : ""}`;
+  let url: URL;
+  try {
+    url = new URL(`https://${host}${e.rawPath}${e.rawQueryString ? `?${e.rawQueryString}` : ""}`);
+  } catch {
+    throw new CicadaError("E_REQUEST", `Lambda event: field 'rawPath' is not a valid URL path`);
+  }
   const method = e.requestContext.http.method.toUpperCase();
+  if (FORBIDDEN_METHODS.has(method)) return methodNotAllowed(method, url.pathname, allow(url.pathname));
   const body =
     e.body === undefined || method === "GET" || method === "HEAD"
       ? null
       : Buffer.from(e.body, e.isBase64Encoded ? "base64" : "utf8");
-  return new Request(url, { method, headers, body });
+  try {
+    return new Request(url, { method, headers, body });
+  } catch (err) {
+    throw new CicadaError("E_REQUEST", `Lambda event: not a valid HTTP request: ${(err as Error).message}`);
+  }
 }
 
 /** Lambda's result for a Response: text bodies as they are, others (octet-stream) in base64. */
@@ -74,16 +99,19 @@ export async function responseToResult(response: Response): Promise<LambdaResult
   };
 }
 
-/** A Lambda handler over `handle` (the core's). */
-export function lambdaHandler(handle: (request: Request) => Promise<Response>): LambdaHandler {
+/** A Lambda handler over `handle` (the core's); `allow` gives a path's methods for the `Allow` of a 405. */
+export function lambdaHandler(
+  handle: (request: Request) => Promise<Response>,
+  allow?: (path: string) => readonly string[],
+): LambdaHandler {
   return async (event) => {
-    let request: Request;
+    let request: Request | Response;
     try {
-      request = eventToRequest(event);
+      request = eventToRequest(event, allow);
     } catch (e) {
       return responseToResult(errorResponse(e));
     }
-    return responseToResult(await handle(request));
+    return responseToResult(request instanceof Response ? request : await handle(request));
   };
 }
 
@@ -136,7 +164,10 @@ export async function createLambdaFunction(
 ): Promise<LambdaHandler & { instance: FunctionInstance }> {
   const instance = await startInstance(options);
   return Object.assign(
-    lambdaHandler((r) => instance.server.handle(r)),
+    lambdaHandler(
+      (r) => instance.server.handle(r),
+      (path) => instance.server.allowed(path),
+    ),
     { instance },
   );
 }

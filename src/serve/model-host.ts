@@ -36,7 +36,7 @@ export interface ModelInfo {
   strategy: StrategyName;
   /** When the current load completed (ISO 8601), null if not loaded. */
   loadedAt: string | null;
-  /** Requests admitted (running, waiting, or receiving their body). */
+  /** Requests admitted (running or waiting; a request still receiving its body is not admitted yet). */
   queued: number;
 }
 
@@ -151,7 +151,7 @@ export class ModelHost {
     return this.entry(name).manifest;
   }
 
-  /** Admits a request for `name` into its queue now (before its body is read), or E_QUEUE_FULL. */
+  /** Admits a request for `name` into its queue now (its body read and decoded), or E_QUEUE_FULL. */
   admit(name: string): Ticket {
     return this.entry(name).queue.admit();
   }

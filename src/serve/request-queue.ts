@@ -1,6 +1,6 @@
-// The bounded queue of one model: requests are admitted (or refused with E_QUEUE_FULL) the moment they
-// arrive, before their body is read, so the limit also bounds the bodies held in memory; admitted requests
-// then run one at a time in arrival order. A request whose deadline passes while it waits is dropped from
+// The bounded queue of one model: requests are admitted (or refused with E_QUEUE_FULL) once their body has
+// arrived and been decoded, so that a client still sending (or sending slowly) never holds a place that a
+// complete request could use; admitted requests then run one at a time in admission order. A request whose deadline passes while it waits is dropped from
 // the queue; one whose deadline passes while it runs is answered at once, but its work keeps the queue
 // until it ends, so that a late run never overlaps the next one on the same model.
 import { CicadaError } from "../errors.js";
@@ -34,7 +34,7 @@ export class RequestQueue {
   private readonly waiting: (() => Promise<void>)[] = [];
 
   /**
-   * @param limit requests admitted at once (running, waiting, or receiving their body)
+   * @param limit requests admitted at once (running or waiting)
    * @param label names the queue in errors (the model name)
    */
   constructor(

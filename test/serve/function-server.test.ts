@@ -1,7 +1,8 @@
 // The function server end to end: a real `cicada serve` process on loopback, driven over HTTP. Inference
-// equals eager on the original model (JSON and binary tensors, cold then warm); bad requests get the
-// protocol's statuses; a full queue answers 429 and a late request 504, deterministically: requests are
-// held open by sending their body in two parts, and a request's own deadline is shortened to 1 ms.
+// equals eager on the original model (JSON and binary tensors, cold then warm); bad and hostile requests
+// get the protocol's statuses with coded JSON; a full queue answers 429 and a late request 504: requests
+// are held open by sending their body in two parts, and a request's own deadline is shortened to 1 ms;
+// twenty slow senders hold no queue place and are cut off with 408 while a valid request is served.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
@@ -10,7 +11,14 @@ import type { Manifest } from "../../src/format/manifest.js";
 import type { HostTensor } from "../../src/runtime/host-tensor.js";
 import { randomInputs } from "../../src/runtime/model-inputs.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
-import { openRequest, startServer, stopAll, until, type ServerProcess } from "./server-process.js";
+import {
+  openRequest,
+  rawExchange,
+  startServer,
+  stopAll,
+  until,
+  type ServerProcess,
+} from "./server-process.js";
 import {
   assertMatchesEager,
   binaryRequest,
@@ -55,7 +63,8 @@ async function expectError(res: Response, status: number, code: string, pattern:
   const text = await res.text();
   assert.equal(res.status, status, text);
   assert.equal(res.headers.get("x-cicada-error"), code, text);
-  const body = JSON.parse(text) as { error: string };
+  const body = JSON.parse(text) as { error: string; code: string };
+  assert.equal(body.code, code, text);
   assert.match(body.error, pattern);
 }
 
@@ -221,15 +230,71 @@ test("bad requests get 400, 404, 405 and 413 with an error naming the field; the
   assert.equal(r2.status, 413);
   assert.match(r2.body.toString(), /more than 1000000 bytes/);
 
+  // Hostile, not malformed: unknown methods, deep nesting, numbers past a double, shapes past the limit.
+  for (const method of ["TRACE", "PATCH", "FOO"]) {
+    const r = await rawExchange(server.port, [
+      `${method} /v2/models/tiny-resnet/infer HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`,
+    ]);
+    assert.equal(r.status, 405, `${method}: ${r.body.toString()}`);
+    assert.equal(r.headers.allow, "POST");
+    assert.equal((JSON.parse(r.body.toString()) as { code: string }).code, "E_METHOD_NOT_ALLOWED");
+  }
+  const deep = good
+    .replace('"data":[', `"data":${"[".repeat(10_001)}`)
+    .replace(/\]\}\]\}$/, `${"]".repeat(10_000)}]}]}`);
+  await expectError(
+    await infer("tiny-resnet", deep),
+    400,
+    "E_REQUEST",
+    /field 'inputs\.0\.data' nests deeper/,
+  );
+  await expectError(
+    await infer("tiny-resnet", good.replace(/("data":\[)[^,]*/, "$11e400")),
+    400,
+    "E_REQUEST",
+    /field 'inputs\.0\.data\[0\]': expected a finite FP32 number/,
+  );
+  const nested = JSON.parse(good) as { inputs: { data: unknown }[] };
+  const flat = nested.inputs[0]!.data as number[];
+  nested.inputs[0]!.data = [[flat.slice(0, 6144), flat.slice(6144)]];
+  await expectError(
+    await infer("tiny-resnet", JSON.stringify(nested)),
+    400,
+    "E_INPUT_SHAPE",
+    /field 'inputs\.0\.data\[0\]': .*needs 3 entries \(dimension 1\), found 2/,
+  );
+  await expectError(
+    await infer("tiny-resnet", good.replace("[1,3,64,64]", "[1,3,64,64,0,1073741824]")),
+    413,
+    "E_INPUT_LIMIT",
+    /dimension 1073741824 is larger than the server's limit/,
+  );
+
   const ok = await infer("tiny-resnet", good);
   assert.equal(ok.status, 200, await ok.text());
 });
 
-test("a full queue answers 429 at once; the held requests then complete", async () => {
-  // --max-queue 1: two requests admitted (one running, one waiting); both held here mid-body.
+test("NaN and Infinity travel as strings: accepted in float inputs, written so in outputs", async () => {
+  const feeds = randomInputs(manifests["tiny-resnet"]!.inputs, 6);
+  const request = JSON.parse(jsonRequest(feeds)) as { inputs: { data: unknown[] }[] };
+  request.inputs[0]!.data = request.inputs[0]!.data.map(() => "NaN");
+  const res = await infer("tiny-resnet", JSON.stringify(request));
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  const data = (JSON.parse(text) as InferJson).outputs[0]!.data as unknown[];
+  assert.ok(data.length > 0 && data.every((v) => v === "NaN"), text.slice(0, 300));
+  assert.doesNotMatch(text.slice(text.indexOf(`"outputs"`)), /null/);
+});
+
+test("a full queue answers 429; requests still sending their body hold no place; the admitted complete", async () => {
+  // --max-queue 1: two requests admitted (one running, one waiting). Six requests are held here mid-body
+  // (none holds a place meanwhile), then completed in the same tick while the model is cold: the first
+  // cold-starts it, one waits, the rest find the queue full.
+  const unloaded = await fetch(`${server.base}/v2/repository/models/tiny-opt/unload`, { method: "POST" });
+  assert.equal(unloaded.status, 200);
   const { feeds, eager } = await reference("tiny-opt", 4);
   const body = Buffer.from(jsonRequest(feeds));
-  const held = [0, 1].map(() => {
+  const held = [0, 1, 2, 3, 4, 5].map(() => {
     const r = openRequest(server.base, "/v2/models/tiny-opt/infer", {
       "content-type": "application/json",
       "content-length": body.length,
@@ -237,21 +302,25 @@ test("a full queue answers 429 at once; the held requests then complete", async 
     r.req.write(body.subarray(0, 10));
     return r;
   });
-  await until("two admitted requests", async () => {
-    const instance = (await (await fetch(`${server.base}/v2/cicada/instance`)).json()) as {
+  const instance = async () =>
+    (await (await fetch(`${server.base}/v2/cicada/instance`)).json()) as {
+      receiving: number;
       models: { name: string; queued: number }[];
     };
-    return instance.models.find((m) => m.name === "tiny-opt")!.queued === 2;
-  });
-  await expectError(
-    await infer("tiny-opt", body.toString()),
-    429,
-    "E_QUEUE_FULL",
-    /tiny-opt: 2 requests are queued/,
-  );
+  await until("six requests receiving their body", async () => (await instance()).receiving === 6);
+  assert.equal((await instance()).models.find((m) => m.name === "tiny-opt")!.queued, 0);
   for (const h of held) h.req.end(body.subarray(10));
-  for (const h of held) {
-    const r = await h.response;
+  const replies = await Promise.all(held.map((h) => h.response));
+  const statuses = replies.map((r) => r.status);
+  assert.ok(statuses.filter((s) => s === 200).length >= 2, `statuses ${statuses.join(",")}`);
+  assert.ok(statuses.filter((s) => s === 429).length >= 1, `statuses ${statuses.join(",")}`);
+  for (const r of replies) {
+    if (r.status === 429) {
+      const refusal = JSON.parse(r.body.toString()) as { error: string; code: string };
+      assert.equal(refusal.code, "E_QUEUE_FULL");
+      assert.match(refusal.error, /tiny-opt: 2 requests are queued/);
+      continue;
+    }
     assert.equal(r.status, 200, r.body.toString());
     const out = (JSON.parse(r.body.toString()) as InferJson).outputs[0]!;
     assertMatchesEager(out.data!, eager[out.name]!, "held request");
@@ -272,4 +341,57 @@ test("a request past its deadline answers 504; its cold start goes on and the ne
   // The late request's work ran to its end: it paid the cold start, this one finds the model warm.
   assert.equal(body.parameters.cicada_cold, false);
   assertMatchesEager(body.outputs[0]!.data!, eager.logits!, "after a timeout");
+});
+
+test("twenty slow senders hold no queue: a valid request meanwhile gets 200; they are cut off with 408", async () => {
+  // Default queue (16 + 1): the issue's 17 dribbling connections used to fill it for 30 s.
+  const slow = await startServer([
+    fx.bundles["tiny-resnet"]!,
+    "--body-timeout-ms",
+    "3000",
+    "--min-body-rate",
+    "1000",
+    "--header-timeout-ms",
+    "3000",
+    "--cache-root",
+    fx.cache,
+  ]);
+  const head = `POST /v2/models/tiny-resnet/infer HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{`;
+  const dribble = Array.from({ length: 40 }, () => " ");
+  const bodies = Array.from({ length: 20 }, () =>
+    rawExchange(slow.port, [head, ...dribble], { gapMs: 400, timeoutMs: 20_000 }),
+  );
+  const headers = Array.from({ length: 4 }, () =>
+    rawExchange(
+      slow.port,
+      ["POST /v2/models/tiny-resnet/infer HTTP/1.1\r\n", ...dribble.map(() => "X: 1\r\n")],
+      {
+        gapMs: 400,
+        timeoutMs: 20_000,
+      },
+    ),
+  );
+  await until("twenty bodies arriving", async () => {
+    const r = (await (await fetch(`${slow.base}/v2/cicada/instance`)).json()) as { receiving: number };
+    return r.receiving === 20;
+  });
+  const { feeds, eager } = await reference("tiny-resnet", 7);
+  const t0 = Date.now();
+  const res = await fetch(`${slow.base}/v2/models/tiny-resnet/infer`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: jsonRequest(feeds),
+  });
+  const body = (await res.json()) as InferJson;
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.ok(Date.now() - t0 < 10_000, `answered in ${Date.now() - t0} ms`);
+  assertMatchesEager(body.outputs[0]!.data!, eager.logits!, "beside slow senders");
+  for (const r of await Promise.all([...bodies, ...headers])) {
+    assert.equal(r.status, 408, `${r.status} after ${r.ms} ms: ${r.body.toString()}`);
+    assert.equal((JSON.parse(r.body.toString()) as { code: string }).code, "E_BODY_TOO_SLOW");
+    assert.ok(r.ms < 8000, `cut off after ${r.ms} ms`);
+  }
+  const r = (await (await fetch(`${slow.base}/v2/cicada/instance`)).json()) as { receiving: number };
+  assert.equal(r.receiving, 0);
+  assert.equal(await slow.stop(), 0);
 });

@@ -1,6 +1,7 @@
 // The protocol core in-process (no socket): a real instance over a tiny model, called with WHATWG
 // Requests. What only the core can show deterministically: requests admitted in the same tick meet the
-// queue bound exactly; a wrong request costs no cold start; a streamed body is cut at the limit; draining.
+// queue bound exactly; a body still arriving holds no place; a wrong request costs no cold start; a
+// streamed body is cut at the limit; unknown methods; hostile bodies answered 400/413, never 500; draining.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
@@ -39,8 +40,9 @@ const infer = (body: string | ReadableStream<Uint8Array>) =>
 const body = jsonRequest(randomInputs(manifest.inputs, 1));
 
 async function error(res: Response): Promise<{ status: number; code: string | null; message: string }> {
-  const json = (await res.json()) as { error: string };
-  return { status: res.status, code: res.headers.get("x-cicada-error"), message: json.error };
+  const json = (await res.json()) as { error: string; code: string };
+  assert.equal(json.code, res.headers.get("x-cicada-error"), "the body's code is the header's");
+  return { status: res.status, code: json.code, message: json.error };
 }
 
 test("a wrong request is refused before any loading work: the model stays UNAVAILABLE", async () => {
@@ -117,4 +119,73 @@ test("draining: readiness and new work answer 503, liveness stays 200", async ()
   } finally {
     await server.close();
   }
+});
+
+test("a body still arriving holds no place in the queue: --max-queue 0 serves a complete request meanwhile", async () => {
+  const bytes = Buffer.from(body);
+  let feed!: ReadableStreamDefaultController<Uint8Array>;
+  const slow = new ReadableStream<Uint8Array>({
+    start(controller) {
+      feed = controller;
+      controller.enqueue(bytes.subarray(0, 10));
+    },
+  });
+  const held = infer(slow);
+  const instanceInfo = async () =>
+    (await (await instance.server.handle(new Request(url("/v2/cicada/instance")))).json()) as {
+      receiving: number;
+      models: { queued: number }[];
+    };
+  while ((await instanceInfo()).receiving !== 1) await new Promise((r) => setTimeout(r, 5));
+  assert.equal((await instanceInfo()).models[0]!.queued, 0, "the request still receiving is not queued");
+  const other = await infer(body);
+  assert.equal(other.status, 200, await other.clone().text());
+  feed.enqueue(bytes.subarray(10));
+  feed.close();
+  const late = await held;
+  assert.equal(late.status, 200, await late.clone().text());
+  assert.deepEqual(
+    ((await late.json()) as InferJson).outputs[0]!.data,
+    ((await other.json()) as InferJson).outputs[0]!.data,
+  );
+  assert.equal((await instanceInfo()).receiving, 0);
+});
+
+test("unknown methods answer 405 on every path, with Allow where the path has routes; error bodies carry the code", async () => {
+  const call = (path: string, method: string) => instance.server.handle(new Request(url(path), { method }));
+  for (const method of ["PATCH", "PUT", "DELETE", "OPTIONS", "HEAD", "PROPFIND"]) {
+    const r = await call("/v2/models/tiny-resnet/infer", method);
+    assert.equal(r.status, 405, method);
+    assert.equal(r.headers.get("allow"), "POST", method);
+    assert.equal(r.headers.get("x-cicada-error"), "E_METHOD_NOT_ALLOWED");
+  }
+  const patch = await call("/nowhere", "PATCH");
+  assert.equal(patch.status, 405);
+  assert.equal(patch.headers.get("allow"), null);
+  const body = (await patch.json()) as { error: string; code: string };
+  assert.deepEqual(body.code, "E_METHOD_NOT_ALLOWED");
+  assert.match(body.error, /method "PATCH" is not one this server takes \(GET, POST\)/);
+  const wrong = await call("/v2/health/live", "POST");
+  assert.equal(wrong.headers.get("allow"), "GET");
+  assert.deepEqual(instance.server.allowed("/v2/models/any/versions/1/infer"), ["POST"]);
+  assert.deepEqual(instance.server.allowed("/v2/models/any"), ["GET"]);
+  assert.deepEqual(instance.server.allowed("/nowhere"), []);
+  const missing = (await (await call("/nowhere", "GET")).json()) as { error: string; code: string };
+  assert.equal(missing.code, "E_ROUTE_UNKNOWN");
+});
+
+test("a body nested 10,000 deep or holding 1e400 is a 400 naming the field, not a 500", async () => {
+  const deep = body
+    .replace(/"data":\[/, `"data":${"[".repeat(10_001)}`)
+    .replace(/\]\}\]\}$/, `${"]".repeat(10_000)}]}]}`);
+  const r1 = await error(await infer(deep));
+  assert.deepEqual([r1.status, r1.code], [400, "E_REQUEST"]);
+  assert.match(r1.message, /field 'inputs\.0\.data' nests deeper than 64 levels/);
+  const huge = body.replace(/("data":\[)[^,]*/, "$11e400");
+  const r2 = await error(await infer(huge));
+  assert.deepEqual([r2.status, r2.code], [400, "E_REQUEST"]);
+  assert.match(r2.message, /field 'inputs\.0\.data\[0\]': expected a finite FP32 number/);
+  const limit = body.replace("[1,3,64,64]", `[1,3,64,64,${"1,".repeat(40)}1]`);
+  const r3 = await error(await infer(limit));
+  assert.deepEqual([r3.status, r3.code], [413, "E_INPUT_LIMIT"]);
 });

@@ -43,11 +43,9 @@ test("SIGTERM: stop accepting, finish the request in flight, dispose, exit 0", a
     "content-length": body.length,
   });
   inFlight.req.write(body.subarray(0, 100));
-  await until("the request to be admitted", async () => {
-    const r = (await (await fetch(`${server.base}/v2/cicada/instance`)).json()) as {
-      models: { queued: number }[];
-    };
-    return r.models[0]!.queued === 1;
+  await until("the request to be receiving its body", async () => {
+    const r = (await (await fetch(`${server.base}/v2/cicada/instance`)).json()) as { receiving: number };
+    return r.receiving === 1;
   });
   server.child.kill("SIGTERM");
   await until("the listener to close", () => refusesConnections(server.port));

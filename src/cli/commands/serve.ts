@@ -1,11 +1,14 @@
 // `cicada serve <bundle>...`: one function instance as an HTTP server speaking the Open Inference Protocol.
 // When it listens it prints one JSON line on stdout ({"event":"listening",host,port,pid}: how a platform
 // that spawned it learns the port); everything else goes to stderr. SIGTERM or SIGINT: stop accepting,
-// finish the requests in flight (at most --timeout-ms), dispose the models, exit 0.
+// finish the requests in flight (at most --timeout-ms), dispose the models, exit 0. A slow client is cut
+// off with 408: headers slower than --header-timeout-ms, a body slower than --min-body-rate once
+// --body-timeout-ms has passed (a body still arriving holds no place in a model's queue).
 import type { Command } from "commander";
 import { STRATEGIES } from "../../runtime/strategy.js";
 import { INSTANCE_DEFAULTS, startInstance } from "../../serve/function-instance.js";
 import { listen } from "../../serve/node-adapter.js";
+import { PACE_DEFAULTS } from "../../serve/request-body.js";
 import { choiceFlag, intFlag } from "../flags.js";
 
 interface ServeFlags {
@@ -17,6 +20,9 @@ interface ServeFlags {
   maxBodyBytes: string;
   maxQueue: string;
   timeoutMs: string;
+  headerTimeoutMs: string;
+  bodyTimeoutMs: string;
+  minBodyRate: string;
   cacheRoot?: string;
 }
 
@@ -46,11 +52,31 @@ export function registerServe(program: Command): void {
       "per-request limit (504 past it); also the shutdown grace period",
       String(d.timeoutMs),
     )
+    .option(
+      "--header-timeout-ms <n>",
+      "the request line and headers must arrive within it (408 past it)",
+      String(PACE_DEFAULTS.headerTimeoutMs),
+    )
+    .option(
+      "--body-timeout-ms <n>",
+      "a request body's grace period, extended by 1 s per --min-body-rate bytes received (408 past it)",
+      String(PACE_DEFAULTS.bodyTimeoutMs),
+    )
+    .option(
+      "--min-body-rate <bytes/s>",
+      "the rate a request body must keep up after its grace period",
+      String(PACE_DEFAULTS.minBytesPerSecond),
+    )
     .option("--cache-root <dir>", "cache of derived forms (default: $CICADA_CACHE or ~/.cache/cicada)")
     .action(async (bundles: string[], flags: ServeFlags) => {
       // Every flag is checked before anything starts.
       const timeoutMs = intFlag("--timeout-ms", flags.timeoutMs, 1);
       const port = intFlag("--port", flags.port, 0, 65535);
+      const headerTimeoutMs = intFlag("--header-timeout-ms", flags.headerTimeoutMs, 1);
+      const pace = {
+        bodyTimeoutMs: intFlag("--body-timeout-ms", flags.bodyTimeoutMs, 1),
+        minBytesPerSecond: intFlag("--min-body-rate", flags.minBodyRate, 1),
+      };
       const options = {
         bundles,
         strategy: choiceFlag("--strategy", flags.strategy, STRATEGIES),
@@ -65,7 +91,14 @@ export function registerServe(program: Command): void {
       const instance = await startInstance(options);
       let server;
       try {
-        server = await listen((r) => instance.server.handle(r), { host: flags.host, port, log });
+        server = await listen((r) => instance.server.handle(r), {
+          host: flags.host,
+          port,
+          headerTimeoutMs,
+          pace,
+          allow: (path) => instance.server.allowed(path),
+          log,
+        });
       } catch (e) {
         await instance.close();
         throw e;
