@@ -1,6 +1,7 @@
 // The `cicada` command: one file per subcommand under commands/, errors printed with their code.
 import { Command, CommanderError } from "commander";
 import { isCicadaError } from "../errors.js";
+import { codedFsError } from "../format/fs-errors.js";
 import { registerBench } from "./commands/bench.js";
 import { registerBenchServe } from "./commands/bench-serve.js";
 import { registerCache } from "./commands/cache.js";
@@ -35,7 +36,9 @@ registerReplay(program);
 
 try {
   await program.parseAsync(process.argv);
-} catch (e) {
+} catch (thrown) {
+  // A full disk or an unwritable file that reached here uncoded gets its code (E_NO_SPACE, E_CACHE, …).
+  const e = await codedFsError(thrown);
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode;
   } else if (isCicadaError(e)) {

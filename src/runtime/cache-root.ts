@@ -2,11 +2,15 @@
 // entries, PISeL stage files, ort-best models) and every generated zoo model or bundle lives in its own
 // directory under the root, records where it came from (its origin: the bundle or model it was derived
 // from), and has its modification time touched when a cold start uses it. `cicada cache` lists them;
-// pruning removes those whose origin is gone or that went unused for a given time.
+// pruning removes those whose origin is gone or that went unused for a given time. Staging left by a killed
+// process (`.NAME.tmp-PID-*`, `.NAME.evicted-PID-*`, see format/staging.ts), beside entries or inside
+// them, is listed with its size and whether its owner still runs; pruning removes it once the owner is
+// gone, never while it runs.
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { openBundle } from "../format/bundle.js";
+import { inspectStaging, parseStagingName, type FoundStaging } from "../format/staging.js";
 import { miniLoaderKey, type MiniLoaderOptions } from "./miniloader.js";
 
 /** The kinds of directory under a cache root, by subdirectory. */
@@ -32,6 +36,11 @@ export interface CacheEntry {
   current: boolean;
   /** Last time a cold start used it (or it was created), ms since the epoch. */
   lastUsedMs: number;
+  /**
+   * Set for the staging of a write (a directory or file beside an entry or inside one): the PID that owns
+   * it and whether that process still runs (if not, it is a leftover: never used, removed by a prune).
+   */
+  staging?: { pid: number; ownerAlive: boolean; target: string; kind: "tmp" | "evicted" };
 }
 
 /** Records `origin` in a derived form's directory (called while it is still being written). */
@@ -49,10 +58,34 @@ export function touchEntry(dir: string): void {
   }
 }
 
-function sizeOf(path: string): number {
-  const s = statSync(path);
-  if (!s.isDirectory()) return s.size;
-  return readdirSync(path).reduce((n, f) => n + sizeOf(join(path, f)), 0);
+/** Size of `path`'s tree; staging found inside it is reported to `onStaging` and not counted. */
+function sizeOf(path: string, onStaging?: (found: FoundStaging) => void): number {
+  try {
+    const s = statSync(path);
+    if (!s.isDirectory()) return s.size;
+    let n = 0;
+    for (const f of readdirSync(path)) {
+      const found = onStaging && inspectStaging(path, f);
+      if (found) onStaging(found);
+      else n += sizeOf(join(path, f), onStaging);
+    }
+    return n;
+  } catch {
+    return 0; // removed meanwhile (a concurrent prune or eviction)
+  }
+}
+
+/** A staging directory or file as a cache entry. */
+function stagingEntry(kind: CacheKind, found: FoundStaging): CacheEntry {
+  return {
+    kind,
+    dir: found.path,
+    bytes: sizeOf(found.path),
+    originExists: true,
+    current: found.ownerAlive,
+    lastUsedMs: found.changedMs,
+    staging: { pid: found.pid, ownerAlive: found.ownerAlive, target: found.target, kind: found.kind },
+  };
 }
 
 function originOf(kind: CacheKind, dir: string): string | undefined {
@@ -94,32 +127,43 @@ async function isCurrent(kind: CacheKind, dir: string, origin: string | undefine
   }
 }
 
-/** Every entry under `root` (temporary directories of writes in progress are skipped). */
+/**
+ * Every entry under `root`, and every staging directory or file (writes in progress, or left by a killed
+ * process) beside the entries or inside them, with `staging` set.
+ */
 export async function listCache(root: string): Promise<CacheEntry[]> {
   const entries: CacheEntry[] = [];
   for (const kind of CACHE_KINDS) {
     const base = join(root, kind);
     if (!existsSync(base)) continue;
+    const staged: CacheEntry[] = [];
+    const onStaging = (found: FoundStaging) => staged.push(stagingEntry(kind, found));
     for (const name of readdirSync(base).sort()) {
+      if (parseStagingName(name)) {
+        const found = inspectStaging(base, name);
+        if (found) onStaging(found);
+        continue;
+      }
       if (name.startsWith(".")) continue;
       const dir = join(base, name);
-      if (!statSync(dir).isDirectory()) continue;
+      if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) continue;
       const origin = originOf(kind, dir);
       entries.push({
         kind,
         dir,
-        bytes: sizeOf(dir),
+        bytes: sizeOf(dir, onStaging),
         ...(origin ? { origin } : {}),
         originExists: origin === undefined || existsSync(origin),
         current: await isCurrent(kind, dir, origin),
         lastUsedMs: statSync(dir).mtimeMs,
       });
     }
+    entries.push(...staged);
   }
   return entries;
 }
 
-/** What {@link pruneCache} removes. */
+/** What {@link pruneCache} removes; staging whose owner is gone goes with either selector. */
 export interface PruneOptions {
   /** Entries that can never be used again: their recorded origin is gone, or they are not current. */
   orphans?: boolean;
@@ -132,16 +176,18 @@ export interface PruneOptions {
 }
 
 /**
- * Removes the entries `options` select and returns them. NOTE: an instance using an entry keeps the files it
+ * Removes the entries `options` select and returns them; staging is removed only once its owner is gone
+ * (a write in progress is never touched). NOTE: an instance using an entry keeps the files it
  * has mapped, but a cold start that resolved an entry's paths just before would fail: prune orphans at any
  * time, unused entries when no instance is starting.
  */
 export async function pruneCache(root: string, options: PruneOptions): Promise<CacheEntry[]> {
   const now = options.nowMs ?? Date.now();
-  const doomed = (await listCache(root)).filter(
-    (e) =>
-      (options.orphans === true && (!e.originExists || !e.current)) ||
-      (options.unusedDays !== undefined && now - e.lastUsedMs > options.unusedDays * 86_400_000),
+  const doomed = (await listCache(root)).filter((e) =>
+    e.staging
+      ? !e.staging.ownerAlive && (options.orphans === true || options.unusedDays !== undefined)
+      : (options.orphans === true && (!e.originExists || !e.current)) ||
+        (options.unusedDays !== undefined && now - e.lastUsedMs > options.unusedDays * 86_400_000),
   );
   if (!options.dryRun) for (const e of doomed) await rm(e.dir, { recursive: true, force: true });
   return doomed;

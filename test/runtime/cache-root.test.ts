@@ -1,14 +1,16 @@
 // The cache root on a real cache: entries of every kind record their origin, a removed bundle orphans what
 // was derived from it, a MiniLoader entry of another format or content is superseded, and pruning removes
-// exactly what it selects (nothing on a dry run).
+// exactly what it selects (nothing on a dry run); staging left by a process that is gone is listed and
+// pruned, a running one's is listed and kept.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { importModel } from "../../src/importer/import-model.js";
-import { listCache, pruneCache } from "../../src/runtime/cache-root.js";
+import { listCache, ORIGIN_FILE, pruneCache } from "../../src/runtime/cache-root.js";
 import { prepareModel } from "../../src/runtime/load-model.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
 import { generateZooModel } from "../../src/zoo/registry.js";
@@ -85,4 +87,70 @@ test("cicada cache prune without a selector is refused; cache list --json prints
   const list = await cicada(["cache", "list", "--json"], env);
   assert.equal(list.code, 0, list.stderr);
   assert.ok(Array.isArray(JSON.parse(list.stdout)));
+});
+
+test("staging beside and inside entries is listed with its owner; prune removes a dead owner's only", async () => {
+  const cache = join(root, "staging-cache");
+  const entry = join(cache, "pisel", "0123abcd");
+  await mkdir(entry, { recursive: true });
+  await writeFile(join(entry, ORIGIN_FILE), JSON.stringify({ origin: root }));
+  // A process that exited (its PID is free) and one that runs.
+  const dead = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
+  await new Promise((r) => dead.on("exit", r));
+  const live = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+  const liveExited = new Promise((r) => live.on("exit", r));
+  try {
+    const leftovers = [
+      join(cache, "miniloader", `.feedbeef.tmp-${dead.pid}-0a0b0c0d`),
+      join(cache, "miniloader", `.feedbeef.evicted-${dead.pid}-01020304`),
+      join(cache, "zoo", `.resnet50-seed0.tmp-${dead.pid}-00ff00ff`),
+    ];
+    for (const dir of leftovers) {
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, "model.onnx.data"), new Uint8Array(3000));
+    }
+    const inside = join(entry, `.stage-0.onnx.tmp-${dead.pid}-abcdef01`);
+    await writeFile(inside, new Uint8Array(500));
+    const running = join(cache, "bundles", `.tiny-seed0.tmp-${live.pid}-12345678`);
+    await mkdir(running, { recursive: true });
+
+    const listed = await listCache(cache);
+    const staging = listed.filter((e) => e.staging);
+    assert.deepEqual(staging.map((e) => e.dir).sort(), [...leftovers, inside, running].sort());
+    for (const e of staging) {
+      assert.equal(e.staging!.ownerAlive, e.dir === running, e.dir);
+      assert.equal(e.bytes, leftovers.includes(e.dir) ? 3000 : e.dir === inside ? 500 : 0, e.dir);
+    }
+    const pisel = listed.find((e) => e.dir === entry)!;
+    assert.equal(pisel.bytes, JSON.stringify({ origin: root }).length, "staging inside is not the entry's");
+    assert.deepEqual(staging.find((e) => e.dir === leftovers[0])!.staging, {
+      pid: dead.pid,
+      ownerAlive: false,
+      target: "feedbeef",
+      kind: "tmp",
+    });
+
+    // The command shows them; a prune removes the dead owner's, never the running one's or the entry.
+    const shown = await cicada(["cache", "list", "--root", cache]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, new RegExp(`staging of feedbeef by PID ${dead.pid} \\(gone: left over`));
+    assert.match(shown.stdout, new RegExp(`staging of tiny-seed0 by PID ${live.pid} \\(running`));
+    assert.match(shown.stdout, /1 entries, .*; 5 staging \(.*\), 4 of them left by processes that are gone/);
+    const dry = await pruneCache(cache, { orphans: true, dryRun: true });
+    assert.deepEqual(dry.map((e) => e.dir).sort(), [...leftovers, inside].sort());
+    const pruned = await cicada(["cache", "prune", "--orphans", "--root", cache, "--json"]);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.equal((JSON.parse(pruned.stdout) as { removed: unknown[] }).removed.length, 4);
+    for (const dir of [...leftovers, inside]) assert.ok(!existsSync(dir), dir);
+    assert.ok(existsSync(running) && existsSync(entry));
+  } finally {
+    live.kill("SIGKILL");
+  }
+  // Its owner gone, the last one goes too.
+  await liveExited;
+  const removed = await pruneCache(cache, { unusedDays: 365 });
+  assert.deepEqual(
+    removed.map((e) => e.staging?.target),
+    ["tiny-seed0"],
+  );
 });

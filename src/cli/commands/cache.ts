@@ -7,16 +7,29 @@ import { defaultCacheRoot } from "../../runtime/runtime.js";
 import { intFlag } from "../flags.js";
 import { formatBytes, table } from "../format-table.js";
 
+function originColumn(e: CacheEntry): string {
+  if (e.staging) {
+    const owner = e.staging.ownerAlive ? "running: a write in progress" : "gone: left over, prune removes it";
+    return `staging of ${e.staging.target} by PID ${e.staging.pid} (${owner})`;
+  }
+  return e.origin ? `${e.origin}${e.originExists ? "" : " (gone)"}${e.current ? "" : " (superseded)"}` : "–";
+}
+
 function describe(entries: CacheEntry[], nowMs = Date.now()): string {
   const rows = entries.map((e) => [
     e.kind,
     e.dir,
     formatBytes(e.bytes),
     `${((nowMs - e.lastUsedMs) / 86_400_000).toFixed(1)} d`,
-    e.origin ? `${e.origin}${e.originExists ? "" : " (gone)"}${e.current ? "" : " (superseded)"}` : "–",
+    originColumn(e),
   ]);
-  const total = entries.reduce((n, e) => n + e.bytes, 0);
-  return `${table(["kind", "directory", "size", "unused for", "origin"], rows)}${entries.length} entries, ${formatBytes(total)}\n`;
+  const sum = (list: CacheEntry[]) => formatBytes(list.reduce((n, e) => n + e.bytes, 0));
+  const staging = entries.filter((e) => e.staging);
+  const leftovers = staging.filter((e) => !e.staging!.ownerAlive);
+  const stagingLine = staging.length
+    ? `; ${staging.length} staging (${sum(staging)}), ${leftovers.length} of them left by processes that are gone (${sum(leftovers)})`
+    : "";
+  return `${table(["kind", "directory", "size", "unused for", "origin"], rows)}${entries.length - staging.length} entries, ${sum(entries.filter((e) => !e.staging))}${stagingLine}\n`;
 }
 
 /** Registers `cicada cache`. */
@@ -26,7 +39,9 @@ export function registerCache(program: Command): void {
     .description("list or prune the cache of generated models and derived forms ($CICADA_CACHE)");
   cache
     .command("list", { isDefault: true })
-    .description("list the cache's entries: kind, size, last use, origin")
+    .description(
+      "list the cache's entries: kind, size, last use, origin; and staging of writes (its owner's PID, running or gone)",
+    )
     .option("--root <dir>", "cache root (default: $CICADA_CACHE, else ~/.cache/cicada)")
     .option("--json", "machine-readable output")
     .action(async (opts: { root?: string; json?: boolean }) => {
@@ -36,7 +51,7 @@ export function registerCache(program: Command): void {
   cache
     .command("prune")
     .description(
-      "remove entries that can never be used again (--orphans: origin gone or superseded) or unused for N days",
+      "remove entries that can never be used again (--orphans: origin gone or superseded) or unused for N days; with either, staging left by processes that are gone",
     )
     .option("--root <dir>", "cache root (default: $CICADA_CACHE, else ~/.cache/cicada)")
     .option(

@@ -1,10 +1,19 @@
 // `cicada import <model.onnx> --out <bundle> [--stages N | --max-stage-mb M]`: ONNX model -> bundle.
 import type { Command } from "commander";
 import { CicadaError } from "../../errors.js";
+import { existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { ensureSpace } from "../../format/fs-errors.js";
 import { importModel } from "../../importer/import-model.js";
 import { intFlag, positiveFlag } from "../flags.js";
 import { formatBytes } from "../format-table.js";
 import { byteProgress } from "../progress.js";
+
+/** Bytes of `model` and of its usual external-data file (`model.onnx.data`); 0 for what does not exist. */
+function modelBytes(model: string): number {
+  const size = (p: string) => (existsSync(p) ? statSync(p).size : 0);
+  return size(model) + size(`${model}.data`);
+}
 
 export function registerImport(program: Command): void {
   program
@@ -29,6 +38,13 @@ export function registerImport(program: Command): void {
           opts.maxStageMb !== undefined
             ? Math.floor(positiveFlag("--max-stage-mb", opts.maxStageMb) * 1024 * 1024)
             : undefined;
+        // The bundle holds the model's weights once more (and its graph): refused before any of it is written
+        // when the disk cannot hold that much.
+        await ensureSpace(
+          dirname(resolve(opts.out)),
+          modelBytes(model),
+          `import of ${model} (--out ${opts.out})`,
+        );
         const progress = byteProgress("importing", opts.json);
         const result = await importModel(model, opts.out, {
           ...(stages !== undefined ? { stages } : {}),

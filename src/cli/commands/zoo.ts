@@ -1,7 +1,9 @@
 // `cicada zoo list` and `cicada zoo <name> --out <dir> [--seed N]`: the generated model zoo.
 import type { Command } from "commander";
 import { CicadaError } from "../../errors.js";
-import { generateZooModel, ZOO } from "../../zoo/registry.js";
+import { dirname, resolve } from "node:path";
+import { ensureSpace } from "../../format/fs-errors.js";
+import { findZooModel, generateZooModel, ZOO } from "../../zoo/registry.js";
 import { intFlag } from "../flags.js";
 import { byteProgress } from "../progress.js";
 import { formatBytes } from "../format-table.js";
@@ -39,6 +41,9 @@ export function registerZoo(program: Command): void {
       }
       if (!opts.out) throw new CicadaError("E_USAGE", "zoo: --out <dir> is required to write a model");
       const seed = intFlag("--seed", opts.seed, 0, 2 ** 31 - 1);
+      // A model that cannot fit is refused before any of it is written (the weights are most of it).
+      const weightBytes = findZooModel(name).build().weightBytes();
+      await ensureSpace(dirname(resolve(opts.out)), weightBytes, `zoo ${name} (--out ${opts.out})`);
       const progress = byteProgress(`generating ${name}`, opts.json);
       const started = performance.now();
       const written = await generateZooModel(name, opts.out, {
