@@ -1,6 +1,6 @@
 // The Lambda adapter in-process: events of the real payload-format-2.0 shape (as an HTTP API or a function
 // URL sends them) through the same core over a real tiny model; JSON and base64 binary bodies both ways;
-// the environment configuration and a malformed event refused with the field it names.
+// the environment configuration and a malformed event refused with the field it names; unknown methods 405.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
@@ -107,6 +107,17 @@ test("a malformed event or request answers 400; a bad environment is refused nam
   const badJson = await handler(event("POST", path, { text: "{", base64: false }));
   assert.equal(badJson.statusCode, 400);
   assert.equal(badJson.headers["x-cicada-error"], "E_REQUEST");
+  assert.equal((JSON.parse(badJson.body) as { code: string }).code, "E_REQUEST");
+  // Methods a Request cannot carry, or none of the server's: 405 with Allow (TRACE was a 500).
+  for (const method of ["TRACE", "PATCH"]) {
+    const r = await handler(event(method, path));
+    assert.equal(r.statusCode, 405, r.body);
+    assert.equal(r.headers.allow, "POST");
+    assert.equal(r.headers["x-cicada-error"], "E_METHOD_NOT_ALLOWED");
+  }
+  const badHeader = await handler(event("GET", "/v2", undefined, { "bad header": "x" }));
+  assert.equal(badHeader.statusCode, 400, badHeader.body);
+  assert.match(badHeader.body, /field 'headers'/);
   assert.throws(
     () => instanceOptionsFromEnv({}),
     (e) => isCicadaError(e, "E_USAGE") && /CICADA_BUNDLES/.test(e.message),
