@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { CicadaError } from "../errors.js";
-import { codedWriteError, ensureSpace, isWriteFailure, type WriteContext } from "./fs-errors.js";
+import { asCacheError, codedWriteError, ensureSpace, type WriteContext } from "./fs-errors.js";
 import { cleanStaleStaging, holdStaging, releaseStaging, stagingPathFor, treeBytes } from "./staging.js";
 
 /** Where a write goes, for its errors: a user's output (default) or a cache entry. */
@@ -167,8 +167,6 @@ export async function createOnce(destination: string, create: () => Promise<unkn
   } catch (e) {
     if (e instanceof CicadaError && e.code === "E_OUTPUT_EXISTS" && existsSync(destination)) return;
     // A write failure reported for an "output" inside the cache is one of a cache entry.
-    if (e instanceof CicadaError && isWriteFailure(e.cause))
-      throw await codedWriteError(e.cause, { kind: "cache", destination });
-    throw await codedWriteError(e, { kind: "cache", destination });
+    throw await asCacheError(e, destination);
   }
 }

@@ -45,11 +45,12 @@ export function formatSpace(bytes: number): string {
 
 /**
  * Refuses (E_NO_SPACE) a write of `bytes` into `dir` when the file system holding it has less free (with a
- * margin of 1 MiB for metadata), naming `what` is written, the bytes needed and available.
+ * margin for metadata and block rounding: 64 KiB + 1 %), naming `what` is written, the bytes needed and
+ * available.
  */
 export async function ensureSpace(dir: string, bytes: number, what: string): Promise<void> {
   const free = await availableBytes(dir);
-  if (free !== undefined && free < bytes + 2 ** 20) {
+  if (free !== undefined && free < bytes + 65536 + bytes / 100) {
     throw new CicadaError(
       "E_NO_SPACE",
       `${what} needs ${formatSpace(bytes)} on the file system of ${dir}, which has ${formatSpace(free)} free; free some space or write elsewhere`,
@@ -69,11 +70,34 @@ export function isWriteFailure(e: unknown): boolean {
   return code !== undefined && (NO_SPACE.has(code) || NOT_WRITABLE.has(code));
 }
 
+/** What a coded write error was made from, so that it can be told again for another context. */
+const origins = new WeakMap<object, { cause: unknown; ctx: WriteContext; written: number | undefined }>();
+
+/**
+ * The same failure told for a cache entry (`destination`) instead of an output: what createOnce does with
+ * the errors of the writes it runs. Anything else is returned as it is.
+ */
+export async function asCacheError(e: unknown, destination: string): Promise<unknown> {
+  const origin = typeof e === "object" && e !== null ? origins.get(e) : undefined;
+  if (origin) {
+    if (origin.ctx.kind === "cache") return e;
+    return codedWriteError(origin.cause, { ...origin.ctx, kind: "cache", destination }, origin.written);
+  }
+  return codedWriteError(e, { kind: "cache", destination });
+}
+
 /**
  * The coded error for a failed write (see the file header), or `e` itself when it is not a disk-full or
  * not-writable failure. `written` is what was written before the failure, where known.
  */
 export async function codedWriteError(e: unknown, ctx: WriteContext, written?: number): Promise<unknown> {
+  const coded = await codeWriteError(e, ctx, written);
+  if (coded !== e && typeof coded === "object" && coded !== null)
+    origins.set(coded, { cause: e, ctx, written });
+  return coded;
+}
+
+async function codeWriteError(e: unknown, ctx: WriteContext, written?: number): Promise<unknown> {
   const code = errnoOf(e);
   if (code === undefined || !isWriteFailure(e)) return e;
   const file = (e as { path?: unknown }).path;

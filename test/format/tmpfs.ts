@@ -27,7 +27,7 @@ export async function mountTmpfs(
     });
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
-    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().split("\n")[0];
     return { skip: `cannot mount a tmpfs (needs root or CAP_SYS_ADMIN): ${stderr || (e as Error).message}` };
   }
   const unmount = async () => {
