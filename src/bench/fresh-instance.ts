@@ -136,6 +136,8 @@ async function inputsOf(bundleDir: string, seed: number): Promise<Record<string,
 }
 
 const runtime = await createRuntime();
+// A pre-started instance: every worker up before any clock starts (createRuntime itself does not wait).
+await runtime.ready();
 const sampler = await MemorySampler.start(1);
 let coldStarts = 0;
 

@@ -1,5 +1,9 @@
-// An instance's runtime: what a serverless instance sets up once when it starts, outside any request's
-// clock — stage worker threads with onnxruntime initialised in each, and where derived forms are cached.
+// An instance's runtime: stage worker threads with onnxruntime, and where derived forms are cached. It is
+// created on the path of a cold start (a serverless handler creates it and loads a model at once), so
+// creating it waits for nothing: worker 0 starts in the background while the caller opens the bundle and
+// plans the load, the other workers start when a load first gives them work (see worker-pool.ts). A
+// caller that starts an instance ahead of its first request (a server, a benchmark's pre-started
+// instance) awaits `ready()` to have every worker up.
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { WorkerPool } from "./worker-pool.js";
@@ -19,6 +23,9 @@ export interface Runtime {
   readonly pool: WorkerPool;
   readonly cacheRoot: string;
   readonly intraOpNumThreads: number;
+  /** Starts every worker not started yet; resolves once onnxruntime is initialised in each. */
+  ready(): Promise<void>;
+  /** Stops the workers (after the work already in them); a process with an open runtime does not exit. */
   close(): Promise<void>;
 }
 
@@ -27,15 +34,22 @@ export function defaultCacheRoot(): string {
   return process.env.CICADA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "cicada");
 }
 
-/** Starts the worker threads and waits until onnxruntime is initialised in each. */
-export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const intraOpNumThreads = options.intraOpNumThreads ?? 2;
-  const pool = new WorkerPool({ workers: options.workers ?? 2, intraOpNumThreads });
-  await pool.ready();
-  return {
-    pool,
-    cacheRoot: options.cacheRoot ?? defaultCacheRoot(),
-    intraOpNumThreads,
-    close: () => pool.close(),
-  };
+/**
+ * Creates a runtime without waiting for its worker threads: requests sent to a worker that is still
+ * starting wait for it. A worker that cannot start fails the requests sent to it (E_RUNTIME), and
+ * `ready()` rejects.
+ */
+export function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  // In an executor, so that bad options reject (as they did when this awaited the workers).
+  return new Promise((resolve) => {
+    const intraOpNumThreads = options.intraOpNumThreads ?? 2;
+    const pool = new WorkerPool({ workers: options.workers ?? 2, intraOpNumThreads });
+    resolve({
+      pool,
+      cacheRoot: options.cacheRoot ?? defaultCacheRoot(),
+      intraOpNumThreads,
+      ready: () => pool.ready(),
+      close: () => pool.close(),
+    });
+  });
 }

@@ -1,13 +1,13 @@
 // The stage workers of an instance, seen from the main thread. onnxruntime's create and run block their
 // thread, so the pipeline builds and runs stage i on one worker (stage-affine) while the main thread reads
-// weights and schedules. The pool spawns the workers when the instance starts, forwards requests with
-// their buffers transferred (not copied), and keeps a dead worker from hanging anyone: its pending
-// requests fail with E_RUNTIME, the owner is told, and a fresh worker takes its place.
+// weights and schedules. The pool starts worker 0 at once and the others when first given work (a plan
+// that runs one session never waits for, nor shares the cores with, a thread it does not use), forwards
+// requests with their buffers transferred (not copied), and keeps a dead worker from hanging anyone: its
+// pending requests fail with E_RUNTIME, the owner is told, and a fresh worker takes its place. A request
+// sent to a worker that is still starting waits in its port and is taken once onnxruntime is initialised.
 import { EventEmitter } from "node:events";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { CicadaError } from "../errors.js";
-import { encodeModel } from "../format/onnx-io.js";
-import { DataType } from "../format/onnx-types.js";
 import type { HostTensor } from "./host-tensor.js";
 import {
   GATE_ACTIONS,
@@ -33,6 +33,11 @@ export interface WorkerPoolOptions {
   workers?: number;
   /** Intra-op threads of every session, unless a create's config says otherwise (default: onnxruntime's). */
   intraOpNumThreads?: number;
+  /**
+   * `lazy` (default): worker 0 starts at once, every other worker when it is first sent a request or
+   * {@link WorkerPool.ready} is called. `eager`: all start at once.
+   */
+  start?: "lazy" | "eager";
 }
 
 /** What the owner learns when a worker dies: its sessions are gone and must be rebuilt. */
@@ -115,23 +120,17 @@ interface Slot {
   killed: boolean;
 }
 
-/** The model of WorkerInit.warmUpModel: y = Identity(x), x and y float32 [1]. */
-function buildWarmUpModel(): Uint8Array {
-  const info = (name: string) => ({
-    name,
-    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } } },
-  });
-  return encodeModel({
-    irVersion: 8,
-    opsetImport: [{ domain: "", version: 17 }],
-    graph: {
-      name: "warm-up",
-      node: [{ opType: "Identity", input: ["x"], output: ["y"] }],
-      input: [info("x")],
-      output: [info("y")],
-    },
-  });
-}
+/**
+ * The model of WorkerInit.warmUpModel, y = Identity(x) with x and y float32 [1] (IR 8, opset 17), as
+ * onnx-io's encodeModel writes it (test/runtime/worker-pool.test.ts checks that it still does). Written out
+ * so that starting a runtime does not load the protobuf schema for 69 bytes. The worker's warm-up session
+ * initialises onnxruntime (its environment, ~15-20 ms) while the thread starts, not in a request.
+ */
+export const WARM_UP_MODEL: readonly number[] = [
+  8, 8, 58, 61, 10, 16, 10, 1, 120, 18, 1, 121, 34, 8, 73, 100, 101, 110, 116, 105, 116, 121, 18, 7, 119, 97,
+  114, 109, 45, 117, 112, 90, 15, 10, 1, 120, 18, 10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 98, 15, 10, 1, 121, 18,
+  10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 66, 2, 16, 17,
+];
 
 const ENTRY = new URL(`./stage-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
 
@@ -154,13 +153,16 @@ function startThread(init: WorkerInit): Worker {
  * the worker on the clock of src/metrics/trace.ts.
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
-  private readonly slots: Slot[] = [];
+  /** One entry per worker; undefined until the worker is started. */
+  private readonly slots: (Slot | undefined)[];
   private readonly intraOpNumThreads: number | undefined;
-  private readonly warmUpModel = buildWarmUpModel();
   private nextId = 1;
   private closed = false;
 
-  /** Spawns the workers; {@link ready} says when they can take requests. */
+  /**
+   * Starts worker 0 (all workers with `start: "eager"`) and returns without waiting for it; requests may
+   * be sent at once. {@link ready} says when every worker can take requests.
+   */
   constructor(options: WorkerPoolOptions = {}) {
     super();
     const count = options.workers ?? 2;
@@ -168,12 +170,19 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       throw new CicadaError("E_USAGE", `a worker pool needs at least 1 worker, found ${count}`);
     }
     this.intraOpNumThreads = options.intraOpNumThreads;
-    for (let i = 0; i < count; i++) this.slots.push(this.spawn(i));
+    this.slots = new Array<Slot | undefined>(count).fill(undefined);
+    const eager = options.start === "eager" ? count : 1;
+    for (let i = 0; i < eager; i++) this.slots[i] = this.spawn(i);
   }
 
-  /** Number of workers. */
+  /** Number of workers (started or not). */
   get size(): number {
     return this.slots.length;
+  }
+
+  /** Number of workers started so far (a lazy pool starts the others on first use). */
+  get started(): number {
+    return this.slots.filter((s) => s !== undefined).length;
   }
 
   /** The name of worker `worker` in errors and trace events ("worker-0"). */
@@ -181,14 +190,19 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return `worker-${worker}`;
   }
 
-  /** Resolves once every current worker has imported and initialised onnxruntime. */
+  /**
+   * Starts the workers not started yet and resolves once every worker has imported and initialised
+   * onnxruntime; rejects with E_RUNTIME if one failed to start.
+   */
   ready(): Promise<void> {
-    return Promise.all(this.slots.map((s) => s.ready)).then(() => undefined);
+    if (this.closed) return Promise.reject(new CicadaError("E_RUNTIME", "the worker pool is closed"));
+    return Promise.all(this.slots.map((_, i) => this.slot(i).ready)).then(() => undefined);
   }
 
   /** Keys of the sessions alive on `worker`, as far as completed requests tell. */
   sessionsOf(worker: number): string[] {
-    return [...this.slot(worker).sessions];
+    this.checkIndex(worker);
+    return [...(this.slots[worker]?.sessions ?? [])];
   }
 
   /**
@@ -224,9 +238,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.send(worker, { kind: "release", key }, {});
   }
 
-  /** Releases every session of every worker; one result per worker. */
+  /** Releases every session of every worker; one result per worker (an unstarted one has none). */
   releaseAll(): Promise<ReleaseResult[]> {
-    return Promise.all(this.slots.map((s) => this.send(s.index, { kind: "releaseAll" }, {})));
+    return Promise.all(
+      this.slots.map((s, i) =>
+        s ? this.send(i, { kind: "releaseAll" }, {}) : Promise.resolve({ released: [], start: 0, end: 0 }),
+      ),
+    );
   }
 
   /**
@@ -234,7 +252,9 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
    * fail, "worker-died" is emitted and a fresh worker replaces it. Resolves once the thread has exited.
    */
   async kill(worker: number): Promise<void> {
-    const slot = this.slot(worker);
+    this.checkIndex(worker);
+    const slot = this.slots[worker];
+    if (!slot) return; // not started: nothing to terminate
     slot.killed = true;
     await slot.worker.terminate();
   }
@@ -252,21 +272,28 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     // Tasks held at a test gate never finish by themselves: they do not count.
     const busy = () =>
       this.slots.some(
-        (s) => !s.exited && (!s.isReady || [...s.pending.values()].some((p) => p.gate === undefined)),
+        (s) =>
+          s !== undefined &&
+          !s.exited &&
+          (!s.isReady || [...s.pending.values()].some((p) => p.gate === undefined)),
       );
     while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.slots.map((s) => (s ? s.worker.terminate() : Promise.resolve(0))));
   }
 
-  private slot(worker: number): Slot {
-    const slot = this.slots[worker];
-    if (!Number.isInteger(worker) || !slot) {
+  private checkIndex(worker: number): void {
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.slots.length) {
       throw new CicadaError(
         "E_USAGE",
         `no worker ${worker}: the pool has workers 0..${this.slots.length - 1}`,
       );
     }
-    return slot;
+  }
+
+  /** Worker `worker`'s slot, starting the worker if it has not been. */
+  private slot(worker: number): Slot {
+    this.checkIndex(worker);
+    return (this.slots[worker] ??= this.spawn(worker));
   }
 
   private spawn(index: number): Slot {
@@ -283,7 +310,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const slot: Slot = {
       index,
       name,
-      worker: startThread({ name, port: port2, warmUpModel: this.warmUpModel }),
+      worker: startThread({ name, port: port2, warmUpModel: Uint8Array.from(WARM_UP_MODEL) }),
       port: port1,
       pending: new Map(),
       sessions: new Set(),
@@ -308,12 +335,15 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     options: RequestOptions,
   ): Promise<ResultOf[K]> {
     return new Promise<ResultOf[K]>((resolve, reject) => {
-      const slot = this.slot(worker);
+      this.checkIndex(worker);
       const request = { ...body, id: this.nextId++ } as WorkerRequest;
       if (options.gate) request.gate = options.gate.cell;
-      if (this.closed || slot.exited) {
-        const why = this.closed ? "the pool is closed" : `${slot.name} failed to start`;
-        reject(new CicadaError("E_RUNTIME", `${slot.name}: cannot ${describeRequest(request)}: ${why}`));
+      const name = this.workerName(worker);
+      // A closed pool starts no worker; a worker that could not start is not started again.
+      const slot = this.closed ? undefined : this.slot(worker);
+      if (!slot || slot.exited) {
+        const why = slot ? `${name} failed to start` : "the pool is closed";
+        reject(new CicadaError("E_RUNTIME", `${name}: cannot ${describeRequest(request)}: ${why}`));
         return;
       }
       slot.pending.set(request.id, {

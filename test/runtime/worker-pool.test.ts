@@ -1,6 +1,7 @@
 // Stage workers with real threads and real onnxruntime on a tiny two-layer model: creation by path and
 // from transferred bytes, results equal to a session on the main thread, execution before construction,
-// and the faults (onnxruntime errors, dead workers, close) settling every promise.
+// the faults (onnxruntime errors, dead workers, close) settling every promise, and the start: worker 0 at
+// once, the others on first use, requests taken while a worker is still starting.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -11,7 +12,9 @@ import { DataType } from "../../src/format/onnx-types.js";
 import { now } from "../../src/metrics/trace.js";
 import type { HostTensor } from "../../src/runtime/host-tensor.js";
 import { createSession, releaseSession, runSession } from "../../src/runtime/ort-adapter.js";
-import { TaskGate, WorkerPool, type WorkerDeath } from "../../src/runtime/worker-pool.js";
+import { decodeModel, encodeModel } from "../../src/format/onnx-io.js";
+import { createRuntime } from "../../src/runtime/runtime.js";
+import { TaskGate, WARM_UP_MODEL, WorkerPool, type WorkerDeath } from "../../src/runtime/worker-pool.js";
 import { nextTaskIndex, type WorkerRequest } from "../../src/runtime/worker-protocol.js";
 import { GraphBuilder, uniformStd } from "../../src/zoo/graph-builder.js";
 import { writeZooModel } from "../../src/zoo/model-writer.js";
@@ -211,4 +214,73 @@ test("close() settles pending requests and leaves no thread or port behind", asy
   await assert.rejects(own.run(0, "s", { x: input(8) }), rejectsWith("E_RUNTIME", /the pool is closed/));
   const left = process.getActiveResourcesInfo().filter((r) => r === "MessagePort").length;
   assert.equal(left, before - 1, "the closed pool's port is gone; the shared pool keeps its own");
+});
+
+test("the warm-up model written out in worker-pool.ts is what onnx-io encodes for y = Identity(x)", () => {
+  const info = (name: string) => ({
+    name,
+    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } } },
+  });
+  const expected = encodeModel({
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    graph: {
+      name: "warm-up",
+      node: [{ opType: "Identity", input: ["x"], output: ["y"] }],
+      input: [info("x")],
+      output: [info("y")],
+    },
+  });
+  assert.deepEqual([...expected], [...WARM_UP_MODEL]);
+  const graph = decodeModel(Uint8Array.from(WARM_UP_MODEL)).graph!;
+  assert.deepEqual(
+    graph.node!.map((n) => n.opType),
+    ["Identity"],
+  );
+});
+
+test("a lazy pool starts worker 0 at once and worker 1 on its first request, which waits for its start", async () => {
+  const own = new WorkerPool({ workers: 2, intraOpNumThreads: 1 });
+  try {
+    assert.equal(own.started, 1, "only worker 0 is started by the constructor");
+    assert.deepEqual(own.sessionsOf(1), [], "an unstarted worker has no sessions");
+    // Sent before worker 0 said it was ready: the request waits in its port.
+    await own.create(0, "s0", { path: modelPath });
+    assert.equal(own.started, 1, "work on worker 0 alone starts no other worker");
+    const ready: number[] = [];
+    own.on("worker-ready", ({ worker }) => ready.push(worker));
+    await own.create(1, "s1", { path: modelPath });
+    assert.equal(own.started, 2);
+    assert.deepEqual(ready, [1], "worker 1 started for the request and was ready before serving it");
+    assert.deepEqual((await own.run(1, "s1", { x: input(9) })).outputs.y, await reference(9));
+    await assert.rejects(own.run(2, "s1", { x: input(9) }), rejectsWith("E_USAGE", /no worker 2/));
+  } finally {
+    await own.close();
+  }
+  const eager = new WorkerPool({ workers: 2, intraOpNumThreads: 1, start: "eager" });
+  assert.equal(eager.started, 2);
+  await eager.ready();
+  await eager.close();
+  const lazy = new WorkerPool({ workers: 2, intraOpNumThreads: 1 });
+  await lazy.ready();
+  assert.equal(lazy.started, 2, "ready() starts every worker");
+  await lazy.close();
+  await assert.rejects(lazy.ready(), rejectsWith("E_RUNTIME", /closed/));
+});
+
+test("createRuntime returns before its workers are up; a request sent at once is served", async () => {
+  const runtime = await createRuntime({ workers: 2, intraOpNumThreads: 1 });
+  try {
+    assert.equal(runtime.pool.started, 1);
+    // Attached after createRuntime resolved: it hears worker 0 become ready, so nothing waited for it.
+    const up: number[] = [];
+    runtime.pool.on("worker-ready", ({ worker }) => up.push(worker));
+    await runtime.pool.create(0, "k", { path: modelPath });
+    assert.deepEqual(up, [0], "worker 0 became ready after createRuntime resolved, before serving");
+    assert.deepEqual((await runtime.pool.run(0, "k", { x: input(10) })).outputs.y, await reference(10));
+    await runtime.ready();
+    assert.equal(runtime.pool.started, 2);
+  } finally {
+    await runtime.close();
+  }
 });
