@@ -62,7 +62,8 @@ class Child {
 
   constructor(script: string, options: SuperviseOptions) {
     this.proc = fork(script, options.args ?? [], {
-      execArgv: ["--import", "tsx"],
+      // tsx by its resolved URL: a child may run in a working directory that has no node_modules.
+      execArgv: ["--import", import.meta.resolve("tsx")],
       stdio: ["pipe", "pipe", "pipe", "ipc"],
       cwd: options.cwd ?? process.cwd(),
       env: options.env ?? process.env,
@@ -133,7 +134,8 @@ export async function superviseJobs<J extends Job, R>(
     }
   } finally {
     if (child) {
-      child.proc.send({ type: "exit" });
+      if (child.proc.connected) child.proc.send({ type: "exit" });
+      else child.kill();
       const bye = setTimeout(() => child?.kill(), 5000);
       await child.exited;
       clearTimeout(bye);

@@ -175,3 +175,45 @@ export function isFloat(dtype: DTypeName): boolean {
 }
 
 export { DataType };
+
+/**
+ * The fuzzer's bar: same element type and shape, NaN and infinities at the same places, and a cosine of at
+ * least `min` over the finite rest (exact for integers). Undefined when they agree, else what differs.
+ */
+export function compareCosine(
+  actual: HostTensor | undefined,
+  expected: HostTensor,
+  min = 0.99999,
+): string | undefined {
+  if (!actual) return "missing";
+  if (actual.dtype !== expected.dtype) return `element type ${actual.dtype}, expected ${expected.dtype}`;
+  if (actual.dims.join(",") !== expected.dims.join(","))
+    return `shape [${actual.dims.join(",")}], expected [${expected.dims.join(",")}]`;
+  if (!FLOATS.has(expected.dtype)) return compareTensor(actual, expected, { rtol: 0, atol: 0 });
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < expected.data.length; i++) {
+    const a = valueAt(actual, i);
+    const e = valueAt(expected, i);
+    if (!Number.isFinite(a) || !Number.isFinite(e)) {
+      if (!(Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)))) return `[${i}] ${a} vs ${e}`;
+      continue;
+    }
+    dot += a * e;
+    na += a * a;
+    nb += e * e;
+  }
+  const cosine = na === 0 && nb === 0 ? 1 : na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+  return cosine >= min ? undefined : `cosine ${cosine}`;
+}
+
+/** The largest finite absolute value of a tensor (0 for none). */
+export function maxAbs(t: HostTensor): number {
+  let m = 0;
+  for (let i = 0; i < t.data.length; i++) {
+    const v = Math.abs(valueAt(t, i));
+    if (Number.isFinite(v) && v > m) m = v;
+  }
+  return m;
+}

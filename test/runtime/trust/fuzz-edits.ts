@@ -1,0 +1,412 @@
+// Test helper of the bundle fuzzer: the catalogue of semantic mutations, each a named edit of a copy of the
+// pristine bundle or cache with what the fuzzer expects of it. Hostile edits (paths out of the bundle,
+// symlinks, devices, FIFOs, huge counts and lengths, a stage graph naming a file in the working directory)
+// re-sign what they change; corruption edits (an op changed, a float's exponent flipped, ranges moved) do
+// not. Every mutant must end in the reference output (or, for `sequential`, in what the mutated bundle's
+// own stages compute when run one by one) or in a coded error.
+import { execFileSync } from "node:child_process";
+import { cpSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import {
+  cacheEntryDir,
+  crcOf,
+  editModel,
+  editStageGraph,
+  flipInlineFloat,
+  readManifestJson,
+  relocateExternal,
+  resignGraph,
+  writeManifestJson,
+  type Json,
+  type MutationContext,
+} from "./fuzz-files.js";
+
+/** What one catalogue entry does and how its runs are judged. */
+export interface EditSpec {
+  what: string;
+  /** Start each strategy from the pristine cache (a stale cache must not serve a changed bundle). */
+  warm?: boolean;
+  /** Judge against the mutated bundle's own stages run one by one (a legitimately different model). */
+  expect?: "sequential";
+  /** Only the strategies that read the bundle's stage graphs (eager and ort-best run the source model). */
+  stagedOnly?: boolean;
+  /** A cache edit: after the first load, a second load must be correct (evicted and rebuilt, or bypassed). */
+  heal?: boolean;
+  apply(ctx: MutationContext): void;
+}
+
+const manifest = (ctx: MutationContext, edit: (m: Json) => void) => {
+  const m = readManifestJson(ctx.bundle);
+  edit(m);
+  writeManifestJson(ctx.bundle, m);
+};
+
+/** Stage 1's file pointed at `file`, re-signed with that file's bytes. */
+const stageFileAt = (ctx: MutationContext, file: string, resignFrom?: string) =>
+  manifest(ctx, (m) => {
+    m.stages[1]!.file = file;
+    if (resignFrom) resignGraph(m, 1, readFileSync(resignFrom));
+  });
+
+/** Replaces `path` inside the mutant by a symlink to `target`. */
+const symlinkOver = (path: string, target: string) => {
+  rmSync(path, { recursive: true, force: true });
+  symlinkSync(target, path);
+};
+
+/** Renames every node of `op` in a model to `to`. */
+const changeOp = (op: string, to: string) => (model: { graph?: { node?: { opType?: string }[] } }) => {
+  for (const n of model.graph?.node ?? []) if (n.opType === op) n.opType = to;
+};
+
+/** A cache entry's file (the kind's one entry). */
+const cacheFile = (ctx: MutationContext, kind: string, file: string) => {
+  const dir = cacheEntryDir(ctx.cache, kind);
+  if (!dir) throw new Error(`the pristine cache has no ${kind} entry`);
+  return join(dir, file);
+};
+
+/** Every string value of an index file (entry.json, index.json) that names `suffix` files, replaced. */
+const redirectIndex = (path: string, suffix: string, to: string) => {
+  const text = readFileSync(path, "utf8");
+  const json = JSON.parse(text) as unknown;
+  let n = 0;
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string" && v.endsWith(suffix)) {
+      n++;
+      return to;
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  writeFileSync(path, JSON.stringify(walk(json), null, 2));
+  if (!n) throw new Error(`${path} names no ${suffix} file`);
+};
+
+const canary = (ctx: MutationContext, file: string) => join(ctx.layout.canary, file);
+
+/** The catalogue, by name. */
+export const EDITS: Record<string, EditSpec> = {
+  "file-relative-escape": {
+    what: "stages[1].file = ../../../canary/stage-1.onnx (a valid graph outside the bundle), re-signed",
+    apply: (c) => stageFileAt(c, relative(c.bundle, canary(c, "stage-1.onnx")), canary(c, "stage-1.onnx")),
+  },
+  "file-absolute-escape": {
+    what: "stages[1].file = the absolute path of a valid graph outside the bundle, re-signed",
+    apply: (c) => stageFileAt(c, canary(c, "stage-1.onnx"), canary(c, "stage-1.onnx")),
+  },
+  "file-etc-passwd": {
+    what: "stages[1].file = ../../../../../../../../etc/passwd",
+    apply: (c) => stageFileAt(c, "../../../../../../../../etc/passwd"),
+  },
+  "file-proc-environ": {
+    what: "stages[1].file = /proc/self/environ",
+    apply: (c) => stageFileAt(c, "/proc/self/environ"),
+  },
+  "file-dev-zero": { what: "stages[1].file = /dev/zero", apply: (c) => stageFileAt(c, "/dev/zero") },
+  "file-dev-stdin": { what: "stages[1].file = /dev/stdin", apply: (c) => stageFileAt(c, "/dev/stdin") },
+  "file-dot": { what: "stages[1].file = .", apply: (c) => stageFileAt(c, ".") },
+  "file-directory": { what: "stages[1].file = stages", apply: (c) => stageFileAt(c, "stages") },
+  "file-other-stage": {
+    what: "stages[1].file = stages/002.onnx (another stage's graph), re-signed",
+    apply: (c) => stageFileAt(c, "stages/002.onnx", join(c.bundle, "stages/002.onnx")),
+  },
+  "symlink-stage-out": {
+    what: "stages/001.onnx is a symlink to a valid graph outside the bundle, re-signed",
+    apply: (c) => {
+      symlinkOver(join(c.bundle, "stages/001.onnx"), canary(c, "stage-1.onnx"));
+      manifest(c, (m) => resignGraph(m, 1, readFileSync(canary(c, "stage-1.onnx"))));
+    },
+  },
+  "symlink-stage-copy": {
+    what: "stages/001.onnx is a symlink to an exact copy outside the bundle (correct bytes, read from outside)",
+    apply: (c) => symlinkOver(join(c.bundle, "stages/001.onnx"), canary(c, "stages-copy/001.onnx")),
+  },
+  "symlink-stages-dir": {
+    what: "stages/ is a symlink to an exact copy of it outside the bundle",
+    apply: (c) => symlinkOver(join(c.bundle, "stages"), canary(c, "stages-copy")),
+  },
+  "symlink-weights": {
+    what: "weights.safetensors is a symlink to an exact copy outside the bundle",
+    apply: (c) => symlinkOver(join(c.bundle, "weights.safetensors"), canary(c, "weights-copy.safetensors")),
+  },
+  "fifo-stage": {
+    what: "stages/001.onnx is a FIFO nobody writes to",
+    apply: (c) => {
+      rmSync(join(c.bundle, "stages/001.onnx"));
+      execFileSync("mkfifo", [join(c.bundle, "stages/001.onnx")]);
+    },
+  },
+  "stages-200k": {
+    what: "200,000 stages (copies of stage 0, indexes renumbered)",
+    apply: (c) =>
+      manifest(c, (m) => {
+        const s0 = m.stages[0]!;
+        m.stages = Array.from({ length: 200_000 }, (_, index) => ({ ...s0, index }));
+      }),
+  },
+  "weights-length-huge": {
+    what: "stages[0].weights.length = 2^40",
+    apply: (c) => manifest(c, (m) => void (m.stages[0]!.weights.length = 2 ** 40)),
+  },
+  "weights-offset-huge": {
+    what: "stages[0].weights.offset = 2^52",
+    apply: (c) => manifest(c, (m) => void (m.stages[0]!.weights.offset = 2 ** 52)),
+  },
+  "weights-offset-shift": {
+    what: "stages[1].weights.offset moved one page (checksum kept)",
+    apply: (c) =>
+      manifest(c, (m) => void (m.stages[1]!.weights.offset = Number(m.stages[1]!.weights.offset) + 4096)),
+  },
+  "tensor-length-huge": {
+    what: "stages[0].tensors[0].length = 2^40",
+    apply: (c) => manifest(c, (m) => void (m.stages[0]!.tensors[0]!.length = 2 ** 40)),
+  },
+  "total-weight-bytes-zero": {
+    what: "totalWeightBytes = 0 (the planner's input lies)",
+    apply: (c) => manifest(c, (m) => void (m.totalWeightBytes = 0)),
+  },
+  "total-weight-bytes-huge": {
+    what: "totalWeightBytes = 2^50",
+    apply: (c) => manifest(c, (m) => void (m.totalWeightBytes = 2 ** 50)),
+  },
+  "empty-range-cwd-file": {
+    what: "stage 1's weight range emptied and its graph's external location set to canary.bin, a file in the working directory, re-signed",
+    apply: (c) => {
+      editStageGraph(c.bundle, 1, true, (model) => void relocateExternal(model, "canary.bin"));
+      manifest(c, (m) => {
+        const w = m.stages[1]!.weights;
+        w.length = 0;
+        w.checksum = crcOf(new Uint8Array(0));
+        m.stages[1]!.tensors = [];
+      });
+    },
+  },
+  "location-relative-escape": {
+    what: "stage 1's graph names external data ../../../canary/canary.bin, re-signed",
+    apply: (c) =>
+      editStageGraph(
+        c.bundle,
+        1,
+        true,
+        (m) => void relocateExternal(m, relative(c.bundle, canary(c, "canary.bin"))),
+      ),
+  },
+  "location-absolute-escape": {
+    what: "stage 1's graph names external data by the absolute path of a file outside the bundle, re-signed",
+    apply: (c) => editStageGraph(c.bundle, 1, true, (m) => void relocateExternal(m, canary(c, "canary.bin"))),
+  },
+  "location-renamed-in-manifest": {
+    what: "stages[1].weights.location renamed (the graph still names stage-001.weights, which the working directory holds)",
+    apply: (c) => manifest(c, (m) => void (m.stages[1]!.weights.location = "renamed.weights")),
+  },
+  "output-missing": {
+    what: "outputs[0].name = ghost (no stage produces it)",
+    apply: (c) => manifest(c, (m) => void (m.outputs[0]!.name = "ghost")),
+  },
+  "stage-output-ghost": {
+    what: "the last stage's output and the graph output renamed to ghost in the manifest only",
+    apply: (c) =>
+      manifest(c, (m) => {
+        m.stages[m.stages.length - 1]!.outputs[0]!.name = "ghost";
+        m.outputs[0]!.name = "ghost";
+      }),
+  },
+  "last-stage-missing": {
+    what: "the last stage removed from the manifest",
+    apply: (c) => manifest(c, (m) => void m.stages.pop()),
+  },
+  "stage-duplicated": {
+    what: "stage 1 listed twice (indexes renumbered)",
+    apply: (c) =>
+      manifest(c, (m) => {
+        m.stages.splice(1, 0, { ...m.stages[1]! });
+        m.stages.forEach((s, index) => (s.index = index));
+      }),
+  },
+  "stages-swapped": {
+    what: "stages 1 and 2 swapped (indexes renumbered)",
+    apply: (c) =>
+      manifest(c, (m) => {
+        [m.stages[1], m.stages[2]] = [m.stages[2]!, m.stages[1]!];
+        m.stages.forEach((s, index) => (s.index = index));
+      }),
+  },
+  "format-version-99": {
+    what: "formatVersion = 99",
+    apply: (c) => manifest(c, (m) => void (m.formatVersion = 99)),
+  },
+  "string-10m": {
+    what: "model.name of 10 million characters",
+    apply: (c) =>
+      manifest(c, (m) => void ((m.model as Record<string, unknown>).name = "x".repeat(10_000_000))),
+  },
+  "nesting-100k": {
+    what: "model.family nested 100,000 arrays deep",
+    apply: (c) => {
+      const text = readFileSync(join(c.bundle, "manifest.json"), "utf8");
+      const deep = "[".repeat(100_000) + "]".repeat(100_000);
+      writeFileSync(join(c.bundle, "manifest.json"), text.replace('"family": "mlp"', `"family": ${deep}`));
+    },
+  },
+  "input-dtype": {
+    what: "inputs[0].dtype = int64 (the caller's float32 feed no longer fits)",
+    apply: (c) => manifest(c, (m) => void (m.inputs[0]!.dtype = "int64")),
+  },
+  "stage-input-dtype": {
+    what: "stages[1].inputs[0].dtype = int64 (inner plumbing only)",
+    apply: (c) => manifest(c, (m) => void (m.stages[1]!.inputs[0]!.dtype = "int64")),
+  },
+  "graph-op-tampered": {
+    what: "stage 1's Relu became Sigmoid, not re-signed (corruption)",
+    apply: (c) => editStageGraph(c.bundle, 1, false, changeOp("Relu", "Sigmoid")),
+  },
+  "graph-op-resigned-warm": {
+    what: "stage 1's Relu became Sigmoid, re-signed (a new model), each strategy starting from the old model's cache",
+    warm: true,
+    expect: "sequential",
+    stagedOnly: true,
+    apply: (c) => editStageGraph(c.bundle, 1, true, changeOp("Relu", "Sigmoid")),
+  },
+  "graph-op-resigned-fresh": {
+    what: "stage 1's Relu became Sigmoid, re-signed (a new model), empty cache",
+    expect: "sequential",
+    stagedOnly: true,
+    apply: (c) => editStageGraph(c.bundle, 1, true, changeOp("Relu", "Sigmoid")),
+  },
+  "weights-resigned-warm": {
+    what: "a float of stage 1's weight range changed and its crc32 updated (new weights), from the old cache",
+    warm: true,
+    expect: "sequential",
+    stagedOnly: true,
+    apply: (c) => {
+      const m = readManifestJson(c.bundle);
+      const w = m.stages[1]!.weights;
+      const path = join(c.bundle, "weights.safetensors");
+      const bytes = readFileSync(path);
+      const at = Number(w.offset) + 8;
+      bytes.writeFloatLE(bytes.readFloatLE(at) + 0.75, at);
+      writeFileSync(path, bytes);
+      w.checksum = crcOf(bytes.subarray(Number(w.offset), Number(w.offset) + Number(w.length)));
+      writeManifestJson(c.bundle, m);
+    },
+  },
+  "graph-inline-float-flip": {
+    what: "an exponent bit of an inline float (a bias) of stage 1's graph flipped, not re-signed",
+    apply: (c) => {
+      if (!flipInlineFloat(join(c.bundle, "stages/001.onnx"), c.random)) throw new Error("no inline float");
+    },
+  },
+  "graph-output-renamed": {
+    what: "stage 1's graph output renamed, re-signed (the manifest's plumbing no longer matches)",
+    apply: (c) =>
+      editStageGraph(c.bundle, 1, true, (m) => {
+        const g = m.graph!;
+        const old = g.output![0]!.name!;
+        g.output![0]!.name = "renamed";
+        for (const n of g.node ?? []) n.output = (n.output ?? []).map((o) => (o === old ? "renamed" : o));
+      }),
+  },
+  "graph-external-offset-resigned": {
+    what: "stage 1's graph reads its weight 4 bytes further into its own range, re-signed (a different model)",
+    expect: "sequential",
+    stagedOnly: true,
+    apply: (c) =>
+      editStageGraph(c.bundle, 1, true, (m) => {
+        for (const t of m.graph?.initializer ?? [])
+          for (const e of t.externalData ?? []) if (e.key === "offset") e.value = String(Number(e.value) + 4);
+        for (const t of m.graph?.initializer ?? []) {
+          const len = t.externalData?.find((e) => e.key === "length");
+          if (len) len.value = String(Number(len.value) - 4);
+          if (t.dims?.length === 2) t.dims = [t.dims[0]! - 1, t.dims[1]!];
+        }
+      }),
+  },
+  ...cacheEdits(),
+};
+
+function cacheEdits(): Record<string, EditSpec> {
+  const heal = { warm: true, heal: true };
+  const flip = (kind: string, file: string) => (c: MutationContext) => {
+    if (!flipInlineFloat(cacheFile(c, kind, file), c.random)) throw new Error(`${file}: no inline float`);
+  };
+  const flipData = (kind: string, file: string) => (c: MutationContext) => {
+    const path = cacheFile(c, kind, file);
+    const bytes = readFileSync(path);
+    bytes[8 * 4 + 3] = bytes[8 * 4 + 3]! ^ 0x40;
+    writeFileSync(path, bytes);
+  };
+  return {
+    "cache-whole-inline-float": {
+      ...heal,
+      what: "exponent bit of an inline float of MiniLoader's whole.onnx",
+      apply: flip("miniloader", "whole.onnx"),
+    },
+    "cache-stage-inline-float": {
+      ...heal,
+      what: "exponent bit of an inline float of MiniLoader's stage-001.onnx",
+      apply: flip("miniloader", "stage-001.onnx"),
+    },
+    "cache-pisel-float": {
+      ...heal,
+      what: "exponent bit of an embedded weight of PISeL's stage-001.onnx",
+      apply: flip("pisel", "stage-001.onnx"),
+    },
+    "cache-ortbest-inline-float": {
+      ...heal,
+      what: "exponent bit of an inline float of ort-best's model.onnx",
+      apply: flip("ort-best", "model.onnx"),
+    },
+    "cache-whole-data-float": {
+      ...heal,
+      what: "exponent bit of a weight in MiniLoader's whole.data",
+      apply: flipData("miniloader", "whole.data"),
+    },
+    "cache-ortbest-data-float": {
+      ...heal,
+      what: "exponent bit of a weight in ort-best's model.data",
+      apply: flipData("ort-best", "model.data"),
+    },
+    "cache-entry-escape": {
+      ...heal,
+      what: "MiniLoader's entry.json names ../../../canary/stage-1.onnx for its graphs",
+      apply: (c) =>
+        redirectIndex(
+          cacheFile(c, "miniloader", "entry.json"),
+          ".onnx",
+          relative(cacheEntryDir(c.cache, "miniloader")!, canary(c, "stage-1.onnx")),
+        ),
+    },
+    "cache-entry-absolute": {
+      ...heal,
+      what: "MiniLoader's entry.json names an absolute path outside the entry for its data files",
+      apply: (c) => redirectIndex(cacheFile(c, "miniloader", "entry.json"), ".data", canary(c, "canary.bin")),
+    },
+    "cache-graph-location-escape": {
+      ...heal,
+      what: "MiniLoader's whole.onnx names external data ../../../../canary/canary.bin",
+      apply: (c) => {
+        const path = cacheFile(c, "miniloader", "whole.onnx");
+        editModel(
+          path,
+          (m) =>
+            void relocateExternal(
+              m,
+              relative(cacheEntryDir(c.cache, "miniloader")!, canary(c, "canary.bin")),
+            ),
+        );
+      },
+    },
+    "cache-data-symlink": {
+      ...heal,
+      what: "MiniLoader's whole.data is a symlink to an exact copy outside the entry",
+      apply: (c) => {
+        const path = cacheFile(c, "miniloader", "whole.data");
+        cpSync(path, canary(c, "whole-copy.data"));
+        symlinkOver(path, canary(c, "whole-copy.data"));
+      },
+    },
+  };
+}
