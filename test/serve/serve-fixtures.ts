@@ -1,5 +1,6 @@
 // What the server tests share: tiny zoo models imported as bundles in a temp dir, inference requests in
-// the protocol's JSON and binary forms built from host tensors, and the eager reference to compare with.
+// the protocol's JSON and binary forms built from host tensors, the eager reference to compare with, and
+// seeded random choices for fuzzing.
 import assert from "node:assert/strict";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,6 +10,7 @@ import { similarity } from "../../src/metrics/similarity.js";
 import type { HostTensor } from "../../src/runtime/host-tensor.js";
 import type { Parameters } from "../../src/serve/protocol-schemas.js";
 import { inferRequestBody } from "../../src/serve/tensor-codec.js";
+import { SeededRandom } from "../../src/util/seeded-random.js";
 import { generateZooModel } from "../../src/zoo/registry.js";
 
 /** A temp dir with bundles of the named tiny zoo models (`name` → bundle dir) and a cache root. */
@@ -63,4 +65,45 @@ export function assertMatchesEager(actual: ArrayLike<number>, expected: HostTens
   const s = similarity(actual, expected.data);
   assert.ok(s.cosine >= 0.99999, `${what}: cosine ${s.cosine}`);
   assert.ok(s.maxAbsDiff < 1e-4, `${what}: max abs diff ${s.maxAbsDiff}`);
+}
+
+/** Seeded random choices (fuzzers): integers, picks, bytes and random JSON values. */
+export class SeededChoices {
+  private readonly r: SeededRandom;
+  constructor(seed: number, stream: string) {
+    this.r = new SeededRandom(seed, stream);
+  }
+  next(): number {
+    return this.r.next();
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  bytes(n: number): Buffer {
+    return Buffer.from(Array.from({ length: n }, () => this.int(256)));
+  }
+  /** A random JSON value, at most `depth` deep. */
+  junk(depth = 3): unknown {
+    const kind = this.int(depth > 0 ? 9 : 7);
+    if (kind === 0) return null;
+    if (kind === 1) return this.chance(0.5);
+    if (kind === 2) return this.pick([0, -1, 1.5, 2 ** 53, -(2 ** 63), 1e308, 3, 12288]);
+    if (kind === 3) return this.pick(["", "NaN", "x".repeat(this.int(300)), "FP32", "input", "../"]);
+    if (kind === 4) return [];
+    if (kind === 5) return {};
+    if (kind === 6) return this.bytes(this.int(20)).toString("latin1");
+    if (kind === 7) return Array.from({ length: this.int(4) }, () => this.junk(depth - 1));
+    return Object.fromEntries(
+      Array.from({ length: this.int(4) }, () => [
+        this.pick(["a", "name", "shape", "__proto__"]),
+        this.junk(depth - 1),
+      ]),
+    );
+  }
 }

@@ -157,3 +157,24 @@ export function rawExchange(
     });
   });
 }
+
+/** A raw HTTP/1.1 request with `Connection: close` (and the Content-Length of `body` unless `length` is false). */
+export function http(
+  method: string,
+  path: string,
+  body: string | Buffer = "",
+  headers: Record<string, string | number> = {},
+  length = true,
+): Buffer {
+  const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  const lines = [
+    `${method} ${path} HTTP/1.1`,
+    "Host: fuzz",
+    "Connection: close",
+    ...(length ? [`Content-Length: ${b.length}`] : []),
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    "",
+    "",
+  ];
+  return Buffer.concat([Buffer.from(lines.join("\r\n"), "latin1"), b]);
+}
