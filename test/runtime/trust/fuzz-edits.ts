@@ -5,17 +5,18 @@
 // not. Every mutant must end in the reference output (or, for `sequential`, in what the mutated bundle's
 // own stages compute when run one by one) or in a coded error.
 import { execFileSync } from "node:child_process";
-import { cpSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { CACHE_EDITS } from "./fuzz-cache-edits.js";
 import {
-  cacheEntryDir,
+  canary,
   crcOf,
-  editModel,
   editStageGraph,
   flipInlineFloat,
   readManifestJson,
   relocateExternal,
   resignGraph,
+  symlinkOver,
   writeManifestJson,
   type Json,
   type MutationContext,
@@ -48,44 +49,10 @@ const stageFileAt = (ctx: MutationContext, file: string, resignFrom?: string) =>
     if (resignFrom) resignGraph(m, 1, readFileSync(resignFrom));
   });
 
-/** Replaces `path` inside the mutant by a symlink to `target`. */
-const symlinkOver = (path: string, target: string) => {
-  rmSync(path, { recursive: true, force: true });
-  symlinkSync(target, path);
-};
-
 /** Renames every node of `op` in a model to `to`. */
 const changeOp = (op: string, to: string) => (model: { graph?: { node?: { opType?: string }[] } }) => {
   for (const n of model.graph?.node ?? []) if (n.opType === op) n.opType = to;
 };
-
-/** A cache entry's file (the kind's one entry). */
-const cacheFile = (ctx: MutationContext, kind: string, file: string) => {
-  const dir = cacheEntryDir(ctx.cache, kind);
-  if (!dir) throw new Error(`the pristine cache has no ${kind} entry`);
-  return join(dir, file);
-};
-
-/** Every string value of an index file (entry.json, index.json) that names `suffix` files, replaced. */
-const redirectIndex = (path: string, suffix: string, to: string) => {
-  const text = readFileSync(path, "utf8");
-  const json = JSON.parse(text) as unknown;
-  let n = 0;
-  const walk = (v: unknown): unknown => {
-    if (typeof v === "string" && v.endsWith(suffix)) {
-      n++;
-      return to;
-    }
-    if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === "object")
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
-    return v;
-  };
-  writeFileSync(path, JSON.stringify(walk(json), null, 2));
-  if (!n) throw new Error(`${path} names no ${suffix} file`);
-};
-
-const canary = (ctx: MutationContext, file: string) => join(ctx.layout.canary, file);
 
 /** The catalogue, by name. */
 export const EDITS: Record<string, EditSpec> = {
@@ -324,89 +291,5 @@ export const EDITS: Record<string, EditSpec> = {
         }
       }),
   },
-  ...cacheEdits(),
+  ...CACHE_EDITS,
 };
-
-function cacheEdits(): Record<string, EditSpec> {
-  const heal = { warm: true, heal: true };
-  const flip = (kind: string, file: string) => (c: MutationContext) => {
-    if (!flipInlineFloat(cacheFile(c, kind, file), c.random)) throw new Error(`${file}: no inline float`);
-  };
-  const flipData = (kind: string, file: string) => (c: MutationContext) => {
-    const path = cacheFile(c, kind, file);
-    const bytes = readFileSync(path);
-    bytes[8 * 4 + 3] = bytes[8 * 4 + 3]! ^ 0x40;
-    writeFileSync(path, bytes);
-  };
-  return {
-    "cache-whole-inline-float": {
-      ...heal,
-      what: "exponent bit of an inline float of MiniLoader's whole.onnx",
-      apply: flip("miniloader", "whole.onnx"),
-    },
-    "cache-stage-inline-float": {
-      ...heal,
-      what: "exponent bit of an inline float of MiniLoader's stage-001.onnx",
-      apply: flip("miniloader", "stage-001.onnx"),
-    },
-    "cache-pisel-float": {
-      ...heal,
-      what: "exponent bit of an embedded weight of PISeL's stage-001.onnx",
-      apply: flip("pisel", "stage-001.onnx"),
-    },
-    "cache-ortbest-inline-float": {
-      ...heal,
-      what: "exponent bit of an inline float of ort-best's model.onnx",
-      apply: flip("ort-best", "model.onnx"),
-    },
-    "cache-whole-data-float": {
-      ...heal,
-      what: "exponent bit of a weight in MiniLoader's whole.data",
-      apply: flipData("miniloader", "whole.data"),
-    },
-    "cache-ortbest-data-float": {
-      ...heal,
-      what: "exponent bit of a weight in ort-best's model.data",
-      apply: flipData("ort-best", "model.data"),
-    },
-    "cache-entry-escape": {
-      ...heal,
-      what: "MiniLoader's entry.json names ../../../canary/stage-1.onnx for its graphs",
-      apply: (c) =>
-        redirectIndex(
-          cacheFile(c, "miniloader", "entry.json"),
-          ".onnx",
-          relative(cacheEntryDir(c.cache, "miniloader")!, canary(c, "stage-1.onnx")),
-        ),
-    },
-    "cache-entry-absolute": {
-      ...heal,
-      what: "MiniLoader's entry.json names an absolute path outside the entry for its data files",
-      apply: (c) => redirectIndex(cacheFile(c, "miniloader", "entry.json"), ".data", canary(c, "canary.bin")),
-    },
-    "cache-graph-location-escape": {
-      ...heal,
-      what: "MiniLoader's whole.onnx names external data ../../../../canary/canary.bin",
-      apply: (c) => {
-        const path = cacheFile(c, "miniloader", "whole.onnx");
-        editModel(
-          path,
-          (m) =>
-            void relocateExternal(
-              m,
-              relative(cacheEntryDir(c.cache, "miniloader")!, canary(c, "canary.bin")),
-            ),
-        );
-      },
-    },
-    "cache-data-symlink": {
-      ...heal,
-      what: "MiniLoader's whole.data is a symlink to an exact copy outside the entry",
-      apply: (c) => {
-        const path = cacheFile(c, "miniloader", "whole.data");
-        cpSync(path, canary(c, "whole-copy.data"));
-        symlinkOver(path, canary(c, "whole-copy.data"));
-      },
-    },
-  };
-}

@@ -4,7 +4,7 @@
 // checksum of a stage graph, a weight range's crc32), so that the runtime's containment is what is tested,
 // not only its checksums; edits that play corruption do not.
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { decodeModel, encodeModel } from "../../../src/format/onnx-io.js";
@@ -222,3 +222,12 @@ export function mutateBytes(path: string, how: ByteHow, random: () => number): s
     }
   }
 }
+
+/** Replaces `path` inside the mutant by a symlink to `target`. */
+export const symlinkOver = (path: string, target: string) => {
+  rmSync(path, { recursive: true, force: true });
+  symlinkSync(target, path);
+};
+
+/** A canary file (outside every bundle). */
+export const canary = (ctx: MutationContext, file: string): string => join(ctx.layout.canary, file);
