@@ -87,7 +87,8 @@ function splitBody(body: Uint8Array, headerLength: string | null): { json: unkno
 /**
  * The values of JSON `data` in row-major order: a flat array, or arrays nested exactly as `shape` (every
  * level as long as its dimension, values only at the last); anything else (ragged, deeper or shallower
- * than the shape) is refused naming the place. Iterative: no recursion over the client's nesting.
+ * than the shape) is a malformed request (E_REQUEST) naming the place. Iterative: no recursion over the
+ * client's nesting.
  */
 function flatten(data: unknown, shape: readonly number[], field: string, input: string): unknown[] {
   if (!Array.isArray(data))
@@ -97,8 +98,7 @@ function flatten(data: unknown, shape: readonly number[], field: string, input: 
   const stack: { values: unknown[]; next: number }[] = [];
   const where = () => `${field}${stack.map((l) => `[${l.next - 1}]`).join("")}`;
   const wrong = (what: string) =>
-    new CicadaError(
-      "E_INPUT_SHAPE",
+    bad(
       `field '${what}': input '${input}' has shape [${shape.join(",")}], but its nested data ${
         stack.length >= shape.length ? "nests deeper than that" : "does not match it"
       }`,
@@ -107,8 +107,7 @@ function flatten(data: unknown, shape: readonly number[], field: string, input: 
     const depth = stack.length;
     if (depth >= shape.length) throw wrong(at);
     if (values.length !== shape[depth]) {
-      throw new CicadaError(
-        "E_INPUT_SHAPE",
+      throw bad(
         `field '${at}': input '${input}' has shape [${shape.join(",")}], so this level needs ${shape[depth]} entries (dimension ${depth}), found ${values.length}`,
       );
     }

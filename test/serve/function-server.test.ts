@@ -260,7 +260,7 @@ test("bad requests get 400, 404, 405 and 413 with an error naming the field; the
   await expectError(
     await infer("tiny-resnet", JSON.stringify(nested)),
     400,
-    "E_INPUT_SHAPE",
+    "E_REQUEST",
     /field 'inputs\.0\.data\[0\]': .*needs 3 entries \(dimension 1\), found 2/,
   );
   await expectError(

@@ -199,17 +199,17 @@ test("nested data must nest exactly as the shape: wrong shape, ragged, deeper or
         },
       ],
     }),
-    "E_INPUT_SHAPE",
+    "E_REQUEST",
     /field 'inputs\.0\.data': .*needs 1 entries \(dimension 0\), found 2/,
   );
   refuses(
     json({ inputs: [{ ...x, data: [[1, 2, 3, 4]] }] }),
-    "E_INPUT_SHAPE",
+    "E_REQUEST",
     /field 'inputs\.0\.data\[0\]': .*needs 2 entries \(dimension 1\), found 4/,
   );
   refuses(
     json({ inputs: [{ ...x, data: [[[1, 2], [3]]] }] }),
-    "E_INPUT_SHAPE",
+    "E_REQUEST",
     /field 'inputs\.0\.data\[0\]\[1\]': .*needs 2 entries \(dimension 2\), found 1/,
   );
   refuses(
@@ -226,17 +226,17 @@ test("nested data must nest exactly as the shape: wrong shape, ragged, deeper or
         },
       ],
     }),
-    "E_INPUT_SHAPE",
+    "E_REQUEST",
     /field 'inputs\.0\.data\[0\]\[1\]\[1\]': input 'x' has shape \[1,2,2\], but its nested data nests deeper/,
   );
   refuses(
     json({ inputs: [{ ...x, data: [[[1, 2], 3]] }] }),
-    "E_INPUT_SHAPE",
+    "E_REQUEST",
     /field 'inputs\.0\.data\[0\]\[1\]': .*does not match it/,
   );
-  refuses(json({ inputs: [{ ...x, data: [1, [2], 3, 4] }] }), "E_INPUT_SHAPE", /inputs\.0\.data/);
+  refuses(json({ inputs: [{ ...x, data: [1, [2], 3, 4] }] }), "E_REQUEST", /inputs\.0\.data/);
   const scalar = { name: "x", shape: [], datatype: "FP32" };
-  refuses(json({ inputs: [{ ...scalar, data: [[1]] }] }), "E_INPUT_SHAPE", /nests deeper/);
+  refuses(json({ inputs: [{ ...scalar, data: [[1]] }] }), "E_REQUEST", /nests deeper/);
 });
 
 test("data nested 10,000 deep (or any JSON past 64 levels) is refused naming the field, without recursion", () => {
