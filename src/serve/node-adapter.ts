@@ -291,9 +291,9 @@ export async function listen(
   server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
     const e = new CicadaError(
       "E_REQUEST",
-      `Expect: '${req.headers.expect}' is not supported (only 100-continue)`,
+      `Expect: '${String(req.headers.expect).slice(0, 100)}' is not supported (only 100-continue)`,
     );
-    void send(req, res, errorResponse(e), closing, drainLimit, pace);
+    send(req, res, errorResponse(e), closing, drainLimit, pace).catch(() => res.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
