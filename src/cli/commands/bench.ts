@@ -10,11 +10,11 @@ import {
   benchModels,
   CACHE_STATES,
   SCENARIOS,
-  type BenchRaw,
   type BenchSummary,
   type BenchTarget,
 } from "../../bench/cold-start.js";
 import { ensureZooBundle } from "../../bench/model-cache.js";
+import { benchProcesses, type ProcessBenchSummary } from "../../bench/process-bench.js";
 import { CicadaError } from "../../errors.js";
 import { stageOutputDir, type StagingDir } from "../../format/atomic-output.js";
 import { openBundle } from "../../format/bundle.js";
@@ -173,12 +173,54 @@ export function formatSummary(s: BenchSummary): string {
   return out.join("\n");
 }
 
+/** The human-readable report of one model's process scenario. */
+export function formatProcessSummary(s: ProcessBenchSummary): string {
+  const m = s.machine;
+  const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : "-");
+  const head = [
+    `${s.model}: scenario process (a new node process per cold start: import, load, first request, output, exit), cache ${s.cache}, ${s.repeat} counted round${s.repeat === 1 ? "" : "s"} (+1 warm-up), ${formatBytes(s.weightBytes)} of weights`,
+    `machine: ${m.cpuModel}, ${m.cores} cores, ${formatBytes(m.totalMemoryBytes)}, onnxruntime ${m.ortVersion}, node ${m.nodeVersion}, load ${m.loadAverage1m.toFixed(2)}`,
+    "",
+  ];
+  const spread = table(
+    ["contestant", "handler", "first output ms", "p10", "p90", "exit ms", "x/eager", "x/ort-best", "cos min"],
+    s.results.map((r) => [
+      r.handler === "cicada" ? `${r.contestant} (cicada-node)` : `${r.contestant} (plain onnxruntime)`,
+      r.handler,
+      ms(r.firstOutput.median),
+      ms(r.firstOutput.p10),
+      ms(r.firstOutput.p90),
+      ms(r.exit.median),
+      ratio(r.ratioToEager),
+      ratio(r.ratioToOrtBest),
+      `${r.cosineMin.toFixed(6)}${r.cosineMin >= COSINE_THRESHOLD ? "" : " !"}`,
+    ]),
+  );
+  const parts = table(
+    ["contestant", "node start", "inputs", "import", "runtime", "load", "first run", "write", "exit"],
+    s.results.map((r) => {
+      const b = r.breakdown;
+      return [
+        r.contestant,
+        ...[b.nodeStart, b.inputs, b.import, b.runtimeStart, b.load, b.firstRun, b.write, b.exit].map(ms),
+      ];
+    }),
+  );
+  return [
+    ...head,
+    spread,
+    "x/eager, x/ort-best: median over rounds of this contestant's first output / the other's in the same round (below 1: faster)\n",
+    parts,
+    "median ms of each part: spawn -> handler's first line, reading the inputs, importing the runtime, createRuntime, loadModel or InferenceSession.create, the first run, writing the outputs, output -> exit\n",
+  ].join("\n");
+}
+
 function fileNameOf(model: string): string {
   return model.replace(/[^\w.-]+/g, "_");
 }
 
 /** Writes bench.json (what --json prints) and raw/<model>.json (every cold start) into `dir`. */
-async function writeResults(dir: string, json: unknown, raws: BenchRaw[]): Promise<void> {
+async function writeResults(dir: string, json: unknown, raws: { model: string }[]): Promise<void> {
   await writeFile(join(dir, "bench.json"), JSON.stringify(json, null, 2) + "\n");
   await mkdir(join(dir, "raw"));
   const used = new Set<string>();
@@ -200,7 +242,7 @@ export function registerBench(program: Command): void {
     .option("--repeat <n>", "counted rounds per strategy (after one warm-up round)", "5")
     .option(
       "--scenario <s>",
-      "reload: one warm instance per strategy, a cold start per request; fresh: a new instance process per cold start",
+      "reload: one warm instance per strategy, a cold start per request; fresh: a new instance process per cold start, its runtime started first; process: a new node process per cold start running a handler file (import, load, first request, exit), eager and ort-best as plain onnxruntime-node scripts",
       "reload",
     )
     .option(
@@ -222,7 +264,7 @@ export function registerBench(program: Command): void {
     .action(async (flags: BenchFlags) => {
       const strategies = parseStrategies(flags.strategies);
       const repeat = intFlag("--repeat", flags.repeat, 1, 1000);
-      const scenario = choiceFlag("--scenario", flags.scenario, SCENARIOS);
+      const scenario = choiceFlag("--scenario", flags.scenario, [...SCENARIOS, "process"] as const);
       const cache = choiceFlag("--cache", flags.cache, CACHE_STATES);
       const seed = intFlag("--seed", flags.seed, 0, 2 ** 31 - 1);
       const plan = choiceFlag("--plan", flags.plan, ["auto", "pipeline", "whole"] as const);
@@ -245,6 +287,36 @@ export function registerBench(program: Command): void {
             },
           });
           targets.push({ name: spec.name, bundleDir });
+        }
+        if (scenario === "process") {
+          const { summaries, raws } = await benchProcesses(targets, {
+            strategies,
+            repeat,
+            cache,
+            seed,
+            plan,
+            onProgress: say,
+          });
+          const json = summaries.length === 1 ? summaries[0] : summaries;
+          if (flags.json) process.stdout.write(JSON.stringify(json, null, 2) + "\n");
+          else process.stdout.write(summaries.map(formatProcessSummary).join("\n"));
+          if (staging) {
+            await writeResults(staging.path, json, raws);
+            await staging.commit();
+            say(`wrote ${staging.destination} (cicada report does not chart the process scenario yet)`);
+          }
+          const wrong = summaries.flatMap((s) =>
+            s.results
+              .filter((r) => !(r.cosineMin >= COSINE_THRESHOLD))
+              .map((r) => `${s.model}/${r.contestant} (${r.cosineMin})`),
+          );
+          if (wrong.length) {
+            throw new CicadaError(
+              "E_RUNTIME",
+              `bench: outputs differ from eager (cosine below ${COSINE_THRESHOLD}): ${wrong.join(", ")}`,
+            );
+          }
+          return;
         }
         const { summaries, raws } = await benchModels(targets, {
           strategies,
