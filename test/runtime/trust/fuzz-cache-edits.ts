@@ -7,6 +7,7 @@ import type { EditSpec } from "./fuzz-edits.js";
 import {
   cacheEntryDir,
   canary,
+  crcOf,
   editModel,
   flipInlineFloat,
   relocateExternal,
@@ -110,6 +111,31 @@ function cacheEdits(): Record<string, EditSpec> {
               relative(cacheEntryDir(c.cache, "miniloader")!, canary(c, "canary.bin")),
             ),
         );
+      },
+    },
+    "cache-entry-dir-symlink": {
+      ...heal,
+      what: "MiniLoader's entry directory is a symlink to an exact copy of it outside the cache",
+      apply: (c) => {
+        const dir = cacheEntryDir(c.cache, "miniloader")!;
+        cpSync(dir, canary(c, "entry-copy"), { recursive: true });
+        symlinkOver(dir, canary(c, "entry-copy"));
+      },
+    },
+    "cache-whole-resigned-location": {
+      ...heal,
+      what: "MiniLoader's whole.onnx names external data ../../../../canary/canary.bin and entry.json its new checksum",
+      apply: (c) => {
+        const dir = cacheEntryDir(c.cache, "miniloader")!;
+        const bytes = editModel(
+          join(dir, "whole.onnx"),
+          (m) => void relocateExternal(m, relative(dir, canary(c, "canary.bin"))),
+        );
+        const index = JSON.parse(readFileSync(join(dir, "entry.json"), "utf8")) as {
+          whole?: Record<string, unknown>;
+        };
+        if (index.whole && "modelChecksum" in index.whole) index.whole.modelChecksum = crcOf(bytes);
+        writeFileSync(join(dir, "entry.json"), JSON.stringify(index, null, 2));
       },
     },
     "cache-data-symlink": {

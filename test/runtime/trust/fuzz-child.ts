@@ -111,6 +111,19 @@ async function setUp(l: FuzzLayout): Promise<void> {
     });
     writeFileSync(join(l.canary, `stage-${i}.onnx`), encodeModel(model));
   });
+  // A whole model of the source's interface (x -> y) whose output is CANARY_VALUE everywhere.
+  const whole = modelOf({
+    name: "canary-model",
+    node: [
+      constant("zero", [0], []),
+      constant("big", [CANARY_VALUE], []),
+      node("Mul", ["x", "zero"], ["nothing"]),
+      node("Add", ["nothing", "big"], ["y"]),
+    ],
+    input: [vi("x", DataType.FLOAT, [1, FUZZ_WIDTH])],
+    output: [vi("y", DataType.FLOAT, [1, FUZZ_WIDTH])],
+  });
+  writeFileSync(join(l.canary, "model.onnx"), encodeModel(whole));
   writeFileSync(join(l.root, "pristine", "done"), "");
 }
 

@@ -8,13 +8,10 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { CACHE_EDITS } from "./fuzz-cache-edits.js";
+import { GRAPH_EDITS } from "./fuzz-graph-edits.js";
 import {
   canary,
-  crcOf,
-  editStageGraph,
-  flipInlineFloat,
   readManifestJson,
-  relocateExternal,
   resignGraph,
   symlinkOver,
   writeManifestJson,
@@ -48,11 +45,6 @@ const stageFileAt = (ctx: MutationContext, file: string, resignFrom?: string) =>
     m.stages[1]!.file = file;
     if (resignFrom) resignGraph(m, 1, readFileSync(resignFrom));
   });
-
-/** Renames every node of `op` in a model to `to`. */
-const changeOp = (op: string, to: string) => (model: { graph?: { node?: { opType?: string }[] } }) => {
-  for (const n of model.graph?.node ?? []) if (n.opType === op) n.opType = to;
-};
 
 /** The catalogue, by name. */
 export const EDITS: Record<string, EditSpec> = {
@@ -139,36 +131,6 @@ export const EDITS: Record<string, EditSpec> = {
     what: "totalWeightBytes = 2^50",
     apply: (c) => manifest(c, (m) => void (m.totalWeightBytes = 2 ** 50)),
   },
-  "empty-range-cwd-file": {
-    what: "stage 1's weight range emptied and its graph's external location set to canary.bin, a file in the working directory, re-signed",
-    apply: (c) => {
-      editStageGraph(c.bundle, 1, true, (model) => void relocateExternal(model, "canary.bin"));
-      manifest(c, (m) => {
-        const w = m.stages[1]!.weights;
-        w.length = 0;
-        w.checksum = crcOf(new Uint8Array(0));
-        m.stages[1]!.tensors = [];
-      });
-    },
-  },
-  "location-relative-escape": {
-    what: "stage 1's graph names external data ../../../canary/canary.bin, re-signed",
-    apply: (c) =>
-      editStageGraph(
-        c.bundle,
-        1,
-        true,
-        (m) => void relocateExternal(m, relative(c.bundle, canary(c, "canary.bin"))),
-      ),
-  },
-  "location-absolute-escape": {
-    what: "stage 1's graph names external data by the absolute path of a file outside the bundle, re-signed",
-    apply: (c) => editStageGraph(c.bundle, 1, true, (m) => void relocateExternal(m, canary(c, "canary.bin"))),
-  },
-  "location-renamed-in-manifest": {
-    what: "stages[1].weights.location renamed (the graph still names stage-001.weights, which the working directory holds)",
-    apply: (c) => manifest(c, (m) => void (m.stages[1]!.weights.location = "renamed.weights")),
-  },
   "output-missing": {
     what: "outputs[0].name = ghost (no stage produces it)",
     apply: (c) => manifest(c, (m) => void (m.outputs[0]!.name = "ghost")),
@@ -226,70 +188,27 @@ export const EDITS: Record<string, EditSpec> = {
     what: "stages[1].inputs[0].dtype = int64 (inner plumbing only)",
     apply: (c) => manifest(c, (m) => void (m.stages[1]!.inputs[0]!.dtype = "int64")),
   },
-  "graph-op-tampered": {
-    what: "stage 1's Relu became Sigmoid, not re-signed (corruption)",
-    apply: (c) => editStageGraph(c.bundle, 1, false, changeOp("Relu", "Sigmoid")),
+  "file-dotdot-inside": {
+    what: "stages[1].file = stages/../stages/./001.onnx (a roundabout path that stays inside)",
+    apply: (c) => stageFileAt(c, "stages/../stages/./001.onnx"),
   },
-  "graph-op-resigned-warm": {
-    what: "stage 1's Relu became Sigmoid, re-signed (a new model), each strategy starting from the old model's cache",
-    warm: true,
-    expect: "sequential",
-    stagedOnly: true,
-    apply: (c) => editStageGraph(c.bundle, 1, true, changeOp("Relu", "Sigmoid")),
+  "file-nul-byte": {
+    what: "stages[1].file holds a NUL byte",
+    apply: (c) => stageFileAt(c, "stages/001.onnx\u0000.txt"),
   },
-  "graph-op-resigned-fresh": {
-    what: "stage 1's Relu became Sigmoid, re-signed (a new model), empty cache",
-    expect: "sequential",
-    stagedOnly: true,
-    apply: (c) => editStageGraph(c.bundle, 1, true, changeOp("Relu", "Sigmoid")),
+  "file-long-name": {
+    what: "stages[1].file is 5,000 characters long",
+    apply: (c) => stageFileAt(c, `stages/${"a".repeat(5000)}.onnx`),
   },
-  "weights-resigned-warm": {
-    what: "a float of stage 1's weight range changed and its crc32 updated (new weights), from the old cache",
-    warm: true,
-    expect: "sequential",
-    stagedOnly: true,
-    apply: (c) => {
-      const m = readManifestJson(c.bundle);
-      const w = m.stages[1]!.weights;
-      const path = join(c.bundle, "weights.safetensors");
-      const bytes = readFileSync(path);
-      const at = Number(w.offset) + 8;
-      bytes.writeFloatLE(bytes.readFloatLE(at) + 0.75, at);
-      writeFileSync(path, bytes);
-      w.checksum = crcOf(bytes.subarray(Number(w.offset), Number(w.offset) + Number(w.length)));
-      writeManifestJson(c.bundle, m);
-    },
+  "weights-offset-negative": {
+    what: "stages[1].weights.offset = -4096",
+    apply: (c) => manifest(c, (m) => void (m.stages[1]!.weights.offset = -4096)),
   },
-  "graph-inline-float-flip": {
-    what: "an exponent bit of an inline float (a bias) of stage 1's graph flipped, not re-signed",
-    apply: (c) => {
-      if (!flipInlineFloat(join(c.bundle, "stages/001.onnx"), c.random)) throw new Error("no inline float");
-    },
-  },
-  "graph-output-renamed": {
-    what: "stage 1's graph output renamed, re-signed (the manifest's plumbing no longer matches)",
+  "source-escape": {
+    what: "model.source = a valid model outside the bundle that outputs 31337 (eager and ort-best read the source)",
     apply: (c) =>
-      editStageGraph(c.bundle, 1, true, (m) => {
-        const g = m.graph!;
-        const old = g.output![0]!.name!;
-        g.output![0]!.name = "renamed";
-        for (const n of g.node ?? []) n.output = (n.output ?? []).map((o) => (o === old ? "renamed" : o));
-      }),
+      manifest(c, (m) => void ((m.model as Record<string, unknown>).source = canary(c, "model.onnx"))),
   },
-  "graph-external-offset-resigned": {
-    what: "stage 1's graph reads its weight 4 bytes further into its own range, re-signed (a different model)",
-    expect: "sequential",
-    stagedOnly: true,
-    apply: (c) =>
-      editStageGraph(c.bundle, 1, true, (m) => {
-        for (const t of m.graph?.initializer ?? [])
-          for (const e of t.externalData ?? []) if (e.key === "offset") e.value = String(Number(e.value) + 4);
-        for (const t of m.graph?.initializer ?? []) {
-          const len = t.externalData?.find((e) => e.key === "length");
-          if (len) len.value = String(Number(len.value) - 4);
-          if (t.dims?.length === 2) t.dims = [t.dims[0]! - 1, t.dims[1]!];
-        }
-      }),
-  },
+  ...GRAPH_EDITS,
   ...CACHE_EDITS,
 };
