@@ -48,7 +48,7 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 function errorJson(e: unknown): Response {
   const code = isCicadaError(e) ? e.code : "E_INTERNAL";
   const message = isCicadaError(e) ? e.message : `internal error: ${(e as Error).message ?? String(e)}`;
-  return json(gatewayStatus(e), { error: message }, { "x-cicada-error": code });
+  return json(gatewayStatus(e), { error: message, code }, { "x-cicada-error": code });
 }
 
 /** Headers of a client's request passed on to the instance, and of the instance's reply passed back. */
@@ -59,6 +59,7 @@ const REPLY_HEADERS = [
   "x-cicada-cold",
   "server-timing",
   "x-cicada-error",
+  "retry-after",
 ];
 
 /** Routes: method, pattern (model routes also under /versions/N), handler. */
@@ -181,7 +182,10 @@ export function platformState(g: GatewayParts) {
   };
 }
 
-/** The gateway's `handle`: routes, and maps every failure to `{"error": …}` with its status. */
+/**
+ * The gateway's `handle`: routes, and maps every failure to `{"error": …, "code": …}` with its status (and
+ * the code in `x-cicada-error`), as an instance does.
+ */
 export function createGateway(parts: GatewayParts): (request: Request) => Promise<Response> {
   return async (request) => {
     try {

@@ -100,16 +100,23 @@ test("the protocol's metadata endpoints answer at the gateway", async () => {
 });
 
 test("errors at the gateway: unknown model and route (404), method (405), bad body (400), too large (413)", async () => {
-  const cases: [string, RequestInit, number, RegExp][] = [
+  const cases: [string, RequestInit, number, string, RegExp][] = [
     [
       "/v2/models/nope/infer",
       { method: "POST", body: "{}" },
       404,
+      "E_MODEL_UNKNOWN",
       /no served model is named 'nope'.*tiny-resnet/,
     ],
-    ["/v2/nowhere", {}, 404, /no endpoint GET \/v2\/nowhere/],
-    ["/v2/models/tiny-resnet/infer", { method: "GET" }, 405, /GET is not allowed/],
-    ["/v2/models/tiny-resnet/infer", { method: "POST", body: "{not json" }, 400, /not valid JSON/],
+    ["/v2/nowhere", {}, 404, "E_ROUTE_UNKNOWN", /no endpoint GET \/v2\/nowhere/],
+    ["/v2/models/tiny-resnet/infer", { method: "GET" }, 405, "E_METHOD_NOT_ALLOWED", /GET is not allowed/],
+    [
+      "/v2/models/tiny-resnet/infer",
+      { method: "POST", body: "{not json" },
+      400,
+      "E_REQUEST",
+      /not valid JSON/,
+    ],
     [
       "/v2/models/tiny-resnet/infer",
       {
@@ -117,20 +124,25 @@ test("errors at the gateway: unknown model and route (404), method (405), bad bo
         body: JSON.stringify({ inputs: [{ name: "x", shape: [1], datatype: "FP32", data: [1] }] }),
       },
       400,
+      "E_INPUT_NAME",
       /x/,
     ],
     [
       "/v2/models/tiny-resnet/infer",
       { method: "POST", body: new Uint8Array(2 << 20) },
       413,
+      "E_BODY_TOO_LARGE",
       /--max-body-bytes/,
     ],
   ];
-  for (const [path, init, status, message] of cases) {
+  for (const [path, init, status, code, message] of cases) {
     const r = await fetch(`${url}${path}`, init);
-    const body = (await r.json()) as { error: string };
+    const body = (await r.json()) as { error: string; code: string };
     assert.equal(r.status, status, `${path}: ${body.error}`);
     assert.match(body.error, message, path);
+    // Coded like an instance's errors: the code in the body and in the header, whoever answered.
+    assert.equal(body.code, code, `${path}: ${body.error}`);
+    assert.equal(r.headers.get("x-cicada-error"), code, path);
   }
   // A failed request leaves the instances usable.
   const after = await infer(url, fx.opt);
