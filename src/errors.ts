@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   E_BODY_TOO_LARGE: "a request body is larger than the server's --max-body-bytes",
   E_BODY_TOO_SLOW: "a request body arrived slower than the server's minimum rate and was cut off",
   E_QUEUE_FULL: "a model's request queue is full (--max-queue)",
+  E_SERVER_BUSY:
+    "the server holds as many request bodies being received as its --max-receiving-bytes allows; retry later",
   E_UNAVAILABLE: "the server is shutting down, or the model is not loaded (model ready)",
   E_TIMEOUT: "a request took longer than the server's --timeout-ms",
   E_TRACE_FORMAT:

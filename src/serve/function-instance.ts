@@ -2,10 +2,12 @@
 // Lambda): the runtime started once (worker threads with onnxruntime initialised), the bundles opened and
 // prepared for the strategy, the protocol core over them. All of it happens before the first request, so
 // that no request's clock includes it; a request then pays only for the model's own cold start.
+import { CicadaError } from "../errors.js";
 import { createRuntime, type Runtime } from "../runtime/runtime.js";
 import type { StrategyName } from "../runtime/strategy.js";
 import { createInferenceServer, type InferenceServer } from "./inference-protocol.js";
 import { ModelHost } from "./model-host.js";
+import { RECEIVING_BODIES, receivingBudgetBytes } from "./request-body.js";
 
 /** The configuration of an instance; see {@link INSTANCE_DEFAULTS}. */
 export interface InstanceOptions {
@@ -17,6 +19,11 @@ export interface InstanceOptions {
   /** Stage worker threads of the runtime. */
   workers: number;
   maxBodyBytes: number;
+  /**
+   * Bytes that request bodies still being received may hold together, server-wide (503 E_SERVER_BUSY past
+   * it); at least `maxBodyBytes`. Default: {@link RECEIVING_BODIES} × `maxBodyBytes`.
+   */
+  maxReceivingBytes?: number;
   /** Requests per model admitted (body received) besides the one running; one more is refused with 429. */
   maxQueue: number;
   /** Per-request limit (504 past it). */
@@ -33,6 +40,8 @@ export const INSTANCE_DEFAULTS = {
   stateless: false,
   workers: 2,
   maxBodyBytes: 64 * 1024 * 1024,
+  /** RECEIVING_BODIES × the default maxBodyBytes (256 MiB); with another maxBodyBytes, 4 × that. */
+  maxReceivingBytes: RECEIVING_BODIES * 64 * 1024 * 1024,
   maxQueue: 16,
   timeoutMs: 30_000,
 } as const satisfies Omit<InstanceOptions, "bundles">;
@@ -48,6 +57,13 @@ export interface FunctionInstance {
 
 /** Starts an instance: runtime, bundles opened and prepared, core. Nothing is loaded until asked. */
 export async function startInstance(options: InstanceOptions): Promise<FunctionInstance> {
+  const maxReceivingBytes = receivingBudgetBytes(options.maxBodyBytes, options.maxReceivingBytes);
+  if (!(maxReceivingBytes >= options.maxBodyBytes)) {
+    throw new CicadaError(
+      "E_USAGE",
+      `--max-receiving-bytes (${maxReceivingBytes}) is smaller than --max-body-bytes (${options.maxBodyBytes}): a body of the largest size accepted could never be received`,
+    );
+  }
   const runtime = await createRuntime({
     workers: options.workers,
     ...(options.cacheRoot ? { cacheRoot: options.cacheRoot } : {}),
@@ -61,6 +77,7 @@ export async function startInstance(options: InstanceOptions): Promise<FunctionI
     });
     const server = createInferenceServer(host, {
       maxBodyBytes: options.maxBodyBytes,
+      maxReceivingBytes,
       timeoutMs: options.timeoutMs,
       ...(options.log ? { log: options.log } : {}),
     });

@@ -2,15 +2,18 @@
 // v2) REST API, its model repository extension and our `cicada` extension, over a ModelHost. It knows
 // nothing of sockets or Lambda events: the Node http and Lambda adapters translate to and from the WHATWG
 // Request/Response it takes and returns, and tests call it in-process. Errors leave as
-// `{"error": "…", "code": "E_…"}` with the status their code maps to (and the code in `x-cicada-error`).
+// `{"error": "…", "code": "E_…"}` with the status their code maps to (and the code in `x-cicada-error`;
+// protocol-errors.ts).
 // A request's body is read before it takes a place in its model's queue: a slow sender holds a connection
-// (until the adapter cuts it off), never a place that a complete request could use.
+// (until the adapter cuts it off), never a place that a complete request could use. What bodies still
+// arriving hold is bounded server-wide instead (--max-receiving-bytes): past it, 503 E_SERVER_BUSY.
 import { readFileSync } from "node:fs";
-import { CicadaError, isCicadaError, type ErrorCode } from "../errors.js";
+import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
 import { isStrategy, STRATEGIES, type StrategyName } from "../runtime/strategy.js";
 import { readInstanceMemory } from "./instance-memory.js";
 import { Deadline } from "./deadline.js";
+import { errorResponse, json, methodNotAllowed, METHODS, statusOf } from "./protocol-errors.js";
 import type { ModelHost } from "./model-host.js";
 import type { Ticket } from "./request-queue.js";
 import {
@@ -19,7 +22,13 @@ import {
   RepositoryLoadSchema,
   tensorMetadata,
 } from "./protocol-schemas.js";
-import { optionalJson, readBody } from "./request-body.js";
+import {
+  optionalJson,
+  readBody,
+  ReceivingBudget,
+  receivingBudgetBytes,
+  type BodyLease,
+} from "./request-body.js";
 import { runFacts } from "./run-facts.js";
 import { decodeInferRequest, encodeOutputs, inferResponseBody } from "./tensor-codec.js";
 
@@ -27,11 +36,18 @@ import { decodeInferRequest, encodeOutputs, inferResponseBody } from "./tensor-c
 export interface InferenceServerOptions {
   /** Largest request body accepted (413 past it). */
   maxBodyBytes: number;
+  /**
+   * Bytes all request bodies being received may hold together (503 E_SERVER_BUSY past it); default
+   * 4 × `maxBodyBytes`.
+   */
+  maxReceivingBytes?: number;
   /** Per-request limit, request received → response ready (504 past it; the work it started goes on). */
   timeoutMs: number;
   /** Where internal errors are written (stderr in the CLI). */
   log?: (line: string) => void;
 }
+
+export { errorResponse, methodNotAllowed, METHODS, statusOf } from "./protocol-errors.js";
 
 /** The core of one instance. */
 export interface InferenceServer {
@@ -43,72 +59,12 @@ export interface InferenceServer {
   readonly draining: boolean;
 }
 
-/**
- * HTTP status of each error code. Codes not listed are 500 (with their code): the server or its model is
- * broken (E_RUNTIME, E_OUTPUT_MISSING, E_BUNDLE_* such as E_BUNDLE_CHECKSUM, E_CACHE, E_NO_SPACE, …), not
- * the request. A 500 without a code from the table (E_INTERNAL) is a bug.
- */
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  E_REQUEST: 400,
-  E_INPUT_NAME: 400,
-  E_INPUT_SHAPE: 400,
-  E_INPUT_DTYPE: 400,
-  E_MODEL_UNKNOWN: 404,
-  E_ROUTE_UNKNOWN: 404,
-  E_METHOD_NOT_ALLOWED: 405,
-  E_BODY_TOO_SLOW: 408,
-  E_BODY_TOO_LARGE: 413,
-  E_INPUT_LIMIT: 413,
-  E_QUEUE_FULL: 429,
-  E_UNAVAILABLE: 503,
-  E_TIMEOUT: 504,
-};
-
-/** The HTTP status an error answers with. */
-export function statusOf(e: unknown): number {
-  return isCicadaError(e) ? (STATUS[e.code] ?? 500) : 500;
-}
-
-/** The methods some route of the core takes; any other method is refused on every path. */
-export const METHODS: readonly string[] = ["GET", "POST"];
-
 const VERSION = (
   JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
 ).version;
 /** The only model version: a bundle is one version of a model. */
 const MODEL_VERSION = "1";
 const EXTENSIONS = ["binary_tensor_data", "model_repository", "cicada"];
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-  });
-}
-
-/** `{"error": message, "code": code}` with the status of its code (and `headers`). */
-export function errorResponse(e: unknown, headers: Record<string, string> = {}): Response {
-  const code = isCicadaError(e) ? e.code : "E_INTERNAL";
-  const message = isCicadaError(e) ? e.message : `internal error: ${(e as Error).message ?? String(e)}`;
-  return json(statusOf(e), { error: message, code }, { ...headers, "x-cicada-error": code });
-}
-
-/**
- * 405 for `method` on `path`: E_METHOD_NOT_ALLOWED, with `Allow` when some route has that path (`allowed`
- * lists its methods). Adapters answer it themselves for methods a WHATWG Request cannot carry (TRACE,
- * CONNECT, a token HTTP parsers refuse).
- */
-export function methodNotAllowed(method: string, path: string, allowed: readonly string[]): Response {
-  const shown = JSON.stringify(method.length > 40 ? `${method.slice(0, 40)}…` : method);
-  const takes = allowed.length > 0 ? `; ${path} takes ${allowed.join(", ")}` : "";
-  const error = METHODS.includes(method)
-    ? new CicadaError("E_METHOD_NOT_ALLOWED", `${path} takes ${allowed.join(", ")}, not ${method}`)
-    : new CicadaError(
-        "E_METHOD_NOT_ALLOWED",
-        `method ${shown} is not one this server takes (${METHODS.join(", ")})${takes}`,
-      );
-  return errorResponse(error, allowed.length > 0 ? { allow: allowed.join(", ") } : {});
-}
 
 interface Context {
   request: Request;
@@ -183,11 +139,25 @@ class Handlers {
   draining = false;
   /** Inference requests whose body is still arriving (they hold no place in a queue). */
   receiving = 0;
+  /** The bytes that bodies being received hold (every route's), under --max-receiving-bytes. */
+  readonly budget: ReceivingBudget;
 
   constructor(
     private readonly host: ModelHost,
     private readonly options: InferenceServerOptions,
-  ) {}
+  ) {
+    this.budget = new ReceivingBudget(receivingBudgetBytes(options.maxBodyBytes, options.maxReceivingBytes));
+  }
+
+  /** A small JSON body (repository requests), read under the budget and parsed; the room given back. */
+  private async jsonBody(ctx: Context, what: string): Promise<unknown> {
+    const lease = this.budget.lease();
+    try {
+      return optionalJson(await readBody(ctx.request, this.options.maxBodyBytes, undefined, lease), what);
+    } finally {
+      lease.release();
+    }
+  }
 
   metadata(): Response {
     return json(200, { name: "cicada", version: VERSION, extensions: EXTENSIONS });
@@ -250,17 +220,20 @@ class Handlers {
     const deadline = new Deadline(ctx.received, this.options.timeoutMs, `model ${name}`);
     let ticket: Ticket | undefined;
     let handedOver = false;
+    const lease: BodyLease = this.budget.lease();
     try {
-      // The body first, then a place in the queue: a request still arriving holds none.
+      // The body first, then a place in the queue: a request still arriving holds none (only its room in
+      // the receiving budget, until it is decoded).
       this.receiving++;
       const body = await deadline
-        .race(readBody(ctx.request, this.options.maxBodyBytes, deadline.signal))
+        .race(readBody(ctx.request, this.options.maxBodyBytes, deadline.signal, lease))
         .finally(() => this.receiving--);
       const decoded = decodeInferRequest(body, ctx.request.headers.get("inference-header-content-length"), {
         name,
         inputs: manifest.inputs,
         outputs: manifest.outputs,
       });
+      lease.release();
       const own = decoded.parameters.cicada_timeout_ms;
       if (own !== undefined) {
         if (typeof own !== "number" || !(own > 0)) {
@@ -290,13 +263,14 @@ class Handlers {
       };
       return new Response(out, { status: 200, headers });
     } finally {
+      lease.release();
       deadline.clear();
       if (!handedOver) ticket?.release();
     }
   }
 
   async index(ctx: Context): Promise<Response> {
-    const body = optionalJson(await readBody(ctx.request, this.options.maxBodyBytes), "repository index");
+    const body = await this.jsonBody(ctx, "repository index");
     const { ready } = parseOrThrow(RepositoryIndexSchema, body ?? {}, "repository index");
     const models = this.host
       .list()
@@ -308,7 +282,7 @@ class Handlers {
   async load(ctx: Context): Promise<Response> {
     this.refuseWhenDraining();
     const name = this.model(ctx);
-    const body = optionalJson(await readBody(ctx.request, this.options.maxBodyBytes), `load of ${name}`);
+    const body = await this.jsonBody(ctx, `load of ${name}`);
     const { parameters } = parseOrThrow(RepositoryLoadSchema, body ?? {}, `load of ${name}`);
     const fromQuery = strategyParam(
       ctx.url.searchParams.get("strategy") ?? undefined,
@@ -344,6 +318,8 @@ class Handlers {
       pssAnonBytes: m.pssAnonBytes,
       pssFileBytes: m.pssFileBytes,
       receiving: this.receiving,
+      receivingBytes: this.budget.held,
+      maxReceivingBytes: this.budget.limitBytes,
       models: this.host.list(),
     });
   }

@@ -1,8 +1,10 @@
 // Reading a request body under bounds: its size (refused from its Content-Length when it declares one,
 // and counted while it streams otherwise, so that no more than the limit plus one chunk is ever read or
-// held), its pace (a body that arrives slower than a minimum rate is cut off: see BodyPace), and, for JSON
-// bodies, its nesting depth (checked by a linear scan before JSON.parse, so that no later step ever walks
-// an unbounded nesting).
+// held), the server-wide budget of bytes held in bodies still being received (ReceivingBudget: a body
+// takes room from its declared length, or as it streams, and gives it back once decoded or ended), its
+// pace (a body that arrives slower than a minimum rate is cut off: see BodyPace), and, for JSON bodies, its
+// nesting depth (checked by a linear scan before JSON.parse, so that no later step ever walks an unbounded
+// nesting).
 import { CicadaError } from "../errors.js";
 import { abortError } from "./request-queue.js";
 
@@ -48,6 +50,65 @@ export function bodyTooSlow(
   );
 }
 
+/** The default --max-receiving-bytes is room for this many bodies of --max-body-bytes at once. */
+export const RECEIVING_BODIES = 4;
+
+/** A server's budget of bytes in bodies being received: `maxReceivingBytes`, else 4 × `maxBodyBytes`. */
+export function receivingBudgetBytes(maxBodyBytes: number, maxReceivingBytes?: number): number {
+  return maxReceivingBytes ?? RECEIVING_BODIES * maxBodyBytes;
+}
+
+/**
+ * The bytes held in request bodies being received, server-wide, bounded by `limitBytes`
+ * (--max-receiving-bytes). Each body holds a {@link BodyLease}; a body that would take the total past the
+ * limit is refused with E_SERVER_BUSY (503, retry later) instead of being read.
+ */
+export class ReceivingBudget {
+  private heldBytes = 0;
+
+  constructor(readonly limitBytes: number) {}
+
+  /** Bytes held now by every lease. */
+  get held(): number {
+    return this.heldBytes;
+  }
+
+  /** A lease for one body, holding nothing yet. */
+  lease(): BodyLease {
+    let bytes = 0;
+    return {
+      get bytes() {
+        return bytes;
+      },
+      take: (more: number, what: string) => {
+        if (more <= 0) return;
+        if (this.heldBytes + more > this.limitBytes) {
+          throw new CicadaError(
+            "E_SERVER_BUSY",
+            `the server is receiving ${this.heldBytes} bytes of request bodies; ${what} would take ${more} more, past its budget of ${this.limitBytes} bytes (--max-receiving-bytes); retry later`,
+          );
+        }
+        this.heldBytes += more;
+        bytes += more;
+      },
+      release: () => {
+        this.heldBytes -= bytes;
+        bytes = 0;
+      },
+    };
+  }
+}
+
+/** The room one body holds in a {@link ReceivingBudget}. */
+export interface BodyLease {
+  /** Bytes held. */
+  readonly bytes: number;
+  /** Holds `more` bytes more (`what` names them in the error), or throws E_SERVER_BUSY and holds nothing more. */
+  take(more: number, what: string): void;
+  /** Gives back every byte held; the lease may be released again (nothing happens) or taken anew. */
+  release(): void;
+}
+
 function tooLarge(found: string, maxBytes: number): CicadaError {
   return new CicadaError(
     "E_BODY_TOO_LARGE",
@@ -58,15 +119,34 @@ function tooLarge(found: string, maxBytes: number): CicadaError {
 /**
  * The body of `request` as bytes, or E_BODY_TOO_LARGE past `maxBytes`; `signal` stops the read (its
  * reason is thrown). A stream failure that is not a CicadaError (the client went away mid-body) becomes
- * E_REQUEST.
+ * E_REQUEST. With a `lease`, the body holds its declared length in the lease's budget before any byte is
+ * read (or, without one, the bytes read so far), E_SERVER_BUSY when that does not fit; the caller
+ * releases the lease once the body is decoded, and a failed read releases it here.
  */
 export async function readBody(
   request: Request,
   maxBytes: number,
   signal?: AbortSignal,
+  lease?: BodyLease,
+): Promise<Uint8Array> {
+  try {
+    return await readBounded(request, maxBytes, signal, lease);
+  } catch (e) {
+    lease?.release();
+    throw e;
+  }
+}
+
+async function readBounded(
+  request: Request,
+  maxBytes: number,
+  signal: AbortSignal | undefined,
+  lease: BodyLease | undefined,
 ): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(`${declared} bytes`, maxBytes);
+  const length = declared !== null && /^\s*\d+\s*$/.test(declared) ? Number(declared) : undefined;
+  if (length !== undefined) lease?.take(length, `this body's declared ${length} bytes`);
   if (!request.body) return new Uint8Array(0);
   const reader = (request.body as ReadableStream<Uint8Array>).getReader();
   const stop = () => void reader.cancel().catch(() => {});
@@ -93,6 +173,14 @@ export async function readBody(
       if (total > maxBytes) {
         stop();
         throw tooLarge(`more than ${maxBytes} bytes (${total} read so far)`, maxBytes);
+      }
+      if (lease && total > lease.bytes) {
+        try {
+          lease.take(total - lease.bytes, `this body, ${total} bytes so far,`);
+        } catch (e) {
+          stop();
+          throw e;
+        }
       }
       chunks.push(next.value);
     }

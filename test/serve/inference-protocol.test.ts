@@ -1,7 +1,8 @@
 // The protocol core in-process (no socket): a real instance over a tiny model, called with WHATWG
 // Requests. What only the core can show deterministically: requests admitted in the same tick meet the
 // queue bound exactly; a body still arriving holds no place; a wrong request costs no cold start; a
-// streamed body is cut at the limit; unknown methods; hostile bodies answered 400/413, never 500; draining.
+// streamed body is cut at the limit; unknown methods; hostile bodies answered 400/413, never 500; draining;
+// the receiving budget on every route, refused with 503 E_SERVER_BUSY and given back by failed bodies.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
@@ -188,4 +189,69 @@ test("a body nested 10,000 deep or holding 1e400 is a 400 naming the field, not 
   const limit = body.replace("[1,3,64,64]", `[1,3,64,64,${"1,".repeat(40)}1]`);
   const r3 = await error(await infer(limit));
   assert.deepEqual([r3.status, r3.code], [413, "E_INPUT_LIMIT"]);
+});
+
+test("the receiving budget (default 4 × --max-body-bytes) covers every route and is given back when a body fails", async () => {
+  type Info = { receiving: number; receivingBytes: number; maxReceivingBytes: number };
+  const info = async () =>
+    (await (await instance.server.handle(new Request(url("/v2/cicada/instance")))).json()) as Info;
+  assert.equal((await info()).maxReceivingBytes, 1_200_000);
+  // Four bodies declaring the largest size fill it; each is held open by its own stream.
+  const feeds: ReadableStreamDefaultController<Uint8Array>[] = [];
+  const held = [0, 1, 2, 3].map(() =>
+    instance.server.handle(
+      new Request(url("/v2/models/tiny-resnet/infer"), {
+        method: "POST",
+        headers: { "content-length": "300000" },
+        body: new ReadableStream<Uint8Array>({ start: (c) => void feeds.push(c) }),
+        duplex: "half",
+      }),
+    ),
+  );
+  while ((await info()).receiving !== 4) await new Promise((r) => setTimeout(r, 5));
+  assert.equal((await info()).receivingBytes, 1_200_000);
+  // Any body now: a repository request's two bytes, a streamed infer body's first byte.
+  const index = await instance.server.handle(
+    new Request(url("/v2/repository/index"), { method: "POST", body: "{}" }),
+  );
+  assert.equal(index.headers.get("retry-after"), "1");
+  const busy = await error(index);
+  assert.deepEqual([busy.status, busy.code], [503, "E_SERVER_BUSY"]);
+  assert.match(
+    busy.message,
+    /would take 2 more, past its budget of 1200000 bytes \(--max-receiving-bytes\); retry later/,
+  );
+  const streamed = await error(
+    await infer(new ReadableStream({ start: (c) => c.enqueue(new Uint8Array(1)) })),
+  );
+  assert.deepEqual([streamed.status, streamed.code], [503, "E_SERVER_BUSY"]);
+  assert.match(streamed.message, /this body, 1 bytes so far, would take 1 more/);
+  assert.equal((await info()).receivingBytes, 1_200_000, "a refused body holds nothing");
+  // The held clients go away mid-body: each is a coded 400 and gives its room back.
+  feeds.forEach((c) => c.error(new Error("connection reset")));
+  for (const r of await Promise.all(held)) assert.equal((await error(r)).code, "E_REQUEST");
+  const gone = await info();
+  assert.deepEqual([gone.receiving, gone.receivingBytes], [0, 0]);
+  // A body that fails to decode gives its room back too; a valid one is served.
+  assert.equal((await error(await infer("{not json"))).status, 400);
+  assert.equal((await info()).receivingBytes, 0);
+  assert.equal((await infer(body)).status, 200);
+  assert.equal((await info()).receivingBytes, 0);
+  await assert.rejects(
+    startInstance({
+      bundles: [bundle],
+      strategy: "cicada",
+      stateless: false,
+      workers: 1,
+      maxBodyBytes: 300_000,
+      maxReceivingBytes: 299_999,
+      maxQueue: 0,
+      timeoutMs: 20_000,
+      cacheRoot: fx.cache,
+    }),
+    {
+      code: "E_USAGE",
+      message: /--max-receiving-bytes \(299999\) is smaller than --max-body-bytes \(300000\)/,
+    },
+  );
 });

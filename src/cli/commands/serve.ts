@@ -3,12 +3,13 @@
 // that spawned it learns the port); everything else goes to stderr. SIGTERM or SIGINT: stop accepting,
 // finish the requests in flight (at most --timeout-ms), dispose the models, exit 0. A slow client is cut
 // off with 408: headers slower than --header-timeout-ms, a body slower than --min-body-rate once
-// --body-timeout-ms has passed (a body still arriving holds no place in a model's queue).
+// --body-timeout-ms has passed (a body still arriving holds no place in a model's queue); the bytes held
+// in bodies still arriving are bounded server-wide by --max-receiving-bytes (503 E_SERVER_BUSY past it).
 import type { Command } from "commander";
 import { STRATEGIES } from "../../runtime/strategy.js";
 import { INSTANCE_DEFAULTS, startInstance } from "../../serve/function-instance.js";
 import { listen } from "../../serve/node-adapter.js";
-import { PACE_DEFAULTS } from "../../serve/request-body.js";
+import { PACE_DEFAULTS, RECEIVING_BODIES } from "../../serve/request-body.js";
 import { choiceFlag, intFlag } from "../flags.js";
 
 interface ServeFlags {
@@ -18,6 +19,7 @@ interface ServeFlags {
   stateless?: boolean;
   workers: string;
   maxBodyBytes: string;
+  maxReceivingBytes?: string;
   maxQueue: string;
   timeoutMs: string;
   headerTimeoutMs: string;
@@ -42,6 +44,10 @@ export function registerServe(program: Command): void {
     .option("--stateless", "load the model for every request and dispose it after answering")
     .option("--workers <n>", "stage worker threads", String(d.workers))
     .option("--max-body-bytes <n>", "largest request body (413 past it)", String(d.maxBodyBytes))
+    .option(
+      "--max-receiving-bytes <n>",
+      `bytes all request bodies still arriving may hold together (503 past it; default ${RECEIVING_BODIES} × --max-body-bytes: ${d.maxReceivingBytes})`,
+    )
     .option(
       "--max-queue <n>",
       "requests per model admitted besides the one running (429 past it)",
@@ -77,12 +83,18 @@ export function registerServe(program: Command): void {
         bodyTimeoutMs: intFlag("--body-timeout-ms", flags.bodyTimeoutMs, 1),
         minBytesPerSecond: intFlag("--min-body-rate", flags.minBodyRate, 1),
       };
+      const maxBodyBytes = intFlag("--max-body-bytes", flags.maxBodyBytes, 1);
+      const maxReceivingBytes =
+        flags.maxReceivingBytes === undefined
+          ? undefined
+          : intFlag("--max-receiving-bytes", flags.maxReceivingBytes, 1);
       const options = {
         bundles,
         strategy: choiceFlag("--strategy", flags.strategy, STRATEGIES),
         stateless: flags.stateless ?? false,
         workers: intFlag("--workers", flags.workers, 1, 64),
-        maxBodyBytes: intFlag("--max-body-bytes", flags.maxBodyBytes, 1),
+        maxBodyBytes,
+        ...(maxReceivingBytes !== undefined ? { maxReceivingBytes } : {}),
         maxQueue: intFlag("--max-queue", flags.maxQueue, 0),
         timeoutMs,
         ...(flags.cacheRoot ? { cacheRoot: flags.cacheRoot } : {}),
