@@ -150,6 +150,26 @@ test("SIGKILL during MiniLoader's build: the rerun succeeds, is correct and leav
   );
 });
 
+test("two processes building the same MiniLoader entry at once both succeed, correctly, and leave no staging", async () => {
+  const manifest = JSON.parse(readFileSync(join(bigBundle, "manifest.json"), "utf8")) as Manifest;
+  const expected = (await runEager(big, randomInputs(manifest.inputs, 5))).outputs;
+  const cache = join(root, "race-cache");
+  await mkdir(join(root, "race-out"));
+  const outs = [0, 1].map((i) => join(root, "race-out", `outputs-${i}.json`));
+  const runs = await Promise.all(
+    outs.map((out) =>
+      cicada(["run", bigBundle, "--strategy", "cicada", "--seed", "5", "--outputs", out], {
+        CICADA_CACHE: cache,
+      }),
+    ),
+  );
+  for (const [i, r] of runs.entries()) {
+    assert.equal(r.code, 0, `process ${i} failed:\n${r.stderr}`);
+    assertOutputs(await readInputsFile(outs[i]!), expected, `process ${i}`);
+  }
+  assert.deepEqual(stagingUnder(cache), [], "staging left in the cache by the race");
+});
+
 test("SIGKILL during an import: no bundle appears, the rerun imports and leaves no staging", async () => {
   let killed: string | undefined;
   let out = "";
