@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { totalmem } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { CicadaError } from "../errors.js";
 import {
   bundleContentKey,
@@ -18,6 +18,8 @@ import {
   type Bundle,
 } from "../format/bundle.js";
 import { fileCrc32 } from "../format/checksum.js";
+import { asCacheError } from "../format/fs-errors.js";
+import { cleanStaleStaging, holdStaging, releaseStaging, stagingPathFor } from "../format/staging.js";
 import * as integrity from "./file-integrity.js";
 import { writeFileAtomic } from "../format/atomic-output.js";
 import { touchEntry } from "./cache-root.js";
@@ -292,11 +294,18 @@ export async function ensureOptimizedStages(
     touchEntry(dir);
     return { entry: existing, built: false };
   }
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(miniLoaderDir(cacheRoot), { recursive: true });
-  const tmp = join(miniLoaderDir(cacheRoot), `.${key}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  await mkdir(tmp);
   try {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(miniLoaderDir(cacheRoot), { recursive: true });
+    // A build killed before it was renamed into place left its staging: removed before a new one starts.
+    await cleanStaleStaging(dir);
+  } catch (e) {
+    throw await asCacheError(e, dir);
+  }
+  const tmp = stagingPathFor(dir);
+  holdStaging(tmp);
+  try {
+    await mkdir(tmp);
     const stages: OptimizedStage[] = [];
     const total = bundle.manifest.stages.length;
     for (let i = 0; i < total; i++) {
@@ -338,8 +347,10 @@ export async function ensureOptimizedStages(
       return { entry: winner, built: false };
     }
   } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw await asCacheError(e, dir);
+  } finally {
+    releaseStaging(tmp);
   }
   const entry = await loadEntry(dir, key, stageCount);
   if (!entry)
@@ -409,10 +420,7 @@ export async function evictEntry(entry: MiniLoaderEntry): Promise<void> {
     if (evicted.has(entry.buildId)) return;
     evicted.add(entry.buildId);
   }
-  const aside = join(
-    dirname(entry.dir),
-    `.${basename(entry.dir)}.evicted-${process.pid}-${randomBytes(4).toString("hex")}`,
-  );
+  const aside = stagingPathFor(entry.dir, "evicted");
   try {
     await rename(entry.dir, aside);
   } catch (e) {
