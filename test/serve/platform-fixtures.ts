@@ -54,12 +54,17 @@ export async function infer(url: string, bundleDir: string, seed = 0): Promise<R
   });
 }
 
-/** Resolves once `condition()` holds; rejects after `timeoutMs` naming `what`. */
-export async function waitFor(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+/** Resolves once `condition()` holds (polled every `everyMs`); rejects after `timeoutMs` naming `what`. */
+export async function waitFor(
+  what: string,
+  condition: () => boolean,
+  timeoutMs = 20_000,
+  everyMs = 20,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

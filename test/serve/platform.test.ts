@@ -129,13 +129,24 @@ test("host memory limit: the least recently used idle model is evicted to make r
   );
   await p.pool.sample();
   // Less room than tiny-opt needs beside tiny-resnet, and more than it needs in tiny-resnet's place. The
-  // margin is half tiny-resnet's cost either way, so that the instance's PSS may drift between samples.
+  // margin is half tiny-resnet's cost either way (measured: ~40 MiB, against < 1 MiB of PSS drift between
+  // samples), so that the instance's PSS may drift between samples.
   const resnetBytes = p.ledger.learnedBytes("tiny-resnet", false)!;
   assert.ok(resnetBytes > 0, "loading tiny-resnet raised the instance's PSS");
   p.ledger.limits.hostBytes = p.ledger.hostBytes() + p.ledger.estimate("tiny-opt", false) - resnetBytes / 2;
-  await ok(await infer(p.url, fx.opt));
-  assert.equal(p.dispatcher.stats.evictions, 1);
   const i = p.pool.instances[0]!;
+  const request = infer(p.url, fx.opt);
+  // The eviction's unload takes a while (held here: the instance is stopped for longer than the
+  // dispatcher's 200 ms tick): the request must wait for the room it makes, not be refused meanwhile.
+  await waitFor("the eviction", () => p.dispatcher.stats.evictions > 0, 20_000, 2);
+  process.kill(i.pid, "SIGSTOP");
+  try {
+    await new Promise((r) => setTimeout(r, 700));
+  } finally {
+    process.kill(i.pid, "SIGCONT");
+  }
+  await ok(await request);
+  assert.equal(p.dispatcher.stats.evictions, 1);
   assert.deepEqual([...i.models.keys()], ["tiny-opt"]);
 });
 
