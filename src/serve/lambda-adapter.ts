@@ -122,6 +122,7 @@ const EnvSchema = z.object({
   CICADA_STATELESS: z.enum(["0", "1", "true", "false"]).optional(),
   CICADA_WORKERS: count(1).optional(),
   CICADA_MAX_BODY_BYTES: count(1).optional(),
+  CICADA_MAX_RECEIVING_BYTES: count(1).optional(),
   CICADA_MAX_QUEUE: count(0).optional(),
   CICADA_TIMEOUT_MS: count(1).optional(),
 });
@@ -129,7 +130,8 @@ const EnvSchema = z.object({
 /**
  * The instance configuration of a Lambda function from its environment: CICADA_BUNDLES (comma-separated
  * bundle directories, required), CICADA_STRATEGY, CICADA_STATELESS (1/true), CICADA_WORKERS,
- * CICADA_MAX_BODY_BYTES, CICADA_MAX_QUEUE, CICADA_TIMEOUT_MS; the cache root is CICADA_CACHE as everywhere.
+ * CICADA_MAX_BODY_BYTES, CICADA_MAX_RECEIVING_BYTES (default 4 x the body limit), CICADA_MAX_QUEUE,
+ * CICADA_TIMEOUT_MS; the cache root is CICADA_CACHE as everywhere.
  */
 export function instanceOptionsFromEnv(
   env: Record<string, string | undefined> = process.env,
@@ -149,6 +151,10 @@ export function instanceOptionsFromEnv(
     stateless: e.CICADA_STATELESS === "1" || e.CICADA_STATELESS === "true",
     workers: e.CICADA_WORKERS ?? d.workers,
     maxBodyBytes: e.CICADA_MAX_BODY_BYTES ?? d.maxBodyBytes,
+    // Unset: 4 x the body limit as given, not the default's 256 MiB.
+    ...(e.CICADA_MAX_RECEIVING_BYTES !== undefined
+      ? { maxReceivingBytes: e.CICADA_MAX_RECEIVING_BYTES }
+      : {}),
     maxQueue: e.CICADA_MAX_QUEUE ?? d.maxQueue,
     timeoutMs: e.CICADA_TIMEOUT_MS ?? d.timeoutMs,
     log: (line) => process.stderr.write(`cicada lambda: ${line}\n`),
