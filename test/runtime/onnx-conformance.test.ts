@@ -6,7 +6,10 @@
 // exact otherwise) or in a coded refusal; never a wrong output, an uncoded error, a crash or a hang. Cases
 // run in supervised child processes (trust/supervisor.ts). `npm test` runs a seeded sample;
 // CICADA_CONFORMANCE=full runs every case, CICADA_CONFORMANCE_SAMPLE=N and CICADA_CONFORMANCE_SEED=S change
-// the sample, CICADA_CONFORMANCE_REPORT=FILE writes every case's outcome as JSON.
+// the sample, CICADA_CONFORMANCE_REPORT=FILE writes every case's outcome as JSON, CICADA_CONFORMANCE_STRICT=1
+// also fails on a strategy's coded refusal of a case the importer took, CICADA_CONFORMANCE_STAGES=N imports
+// with N stages where the model allows, CICADA_CONFORMANCE_CACHE=per-case (diagnosis) gives each case its
+// own cache.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
@@ -83,6 +86,9 @@ test(
         `${summary.failures.length} case(s) ended in a wrong output, an uncoded error, a crash or a hang:\n${summary.failures.slice(0, 40).join("\n")}`,
       );
       assert.ok(summary.tried > 0, "no case was tried: is onnxruntime working?");
+      // Strict (the issue's bar): a strategy refusing a case that the importer took and onnxruntime runs.
+      if (process.env.CICADA_CONFORMANCE_STRICT === "1")
+        assert.deepEqual(summary.refusals, [], "strategies refused cases that plain onnxruntime runs");
     } finally {
       await rm(root, { recursive: true, force: true });
     }
