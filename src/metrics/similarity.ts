@@ -126,7 +126,7 @@ export function describeSimilarity(s: Similarity): string {
   const base = `cosine ${s.finite.cosine.toFixed(7)}, max abs diff ${s.finite.maxAbsDiff.toExponential(2)}`;
   const same = s.nonFiniteMatches ? `, ${s.nonFiniteMatches} non-finite in both at the same positions` : "";
   const diff = s.nonFiniteMismatches
-    ? `, ${s.nonFiniteMismatches} non-finite position${s.nonFiniteMismatches === 1 ? "" : "s"} differ (NaN or Infinity in one, not the other)`
+    ? `, ${s.nonFiniteMismatches} non-finite position${s.nonFiniteMismatches === 1 ? " differs" : "s differ"} (NaN or Infinity in one, not the other)`
     : "";
   return `${base}${same}${diff}`;
 }

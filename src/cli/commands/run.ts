@@ -272,7 +272,7 @@ export function registerRun(program: Command): void {
       if (failed.length) {
         const why = failed.map((c) =>
           c.nonFiniteMismatches
-            ? `output '${c.name}': ${c.nonFiniteMismatches} non-finite position${c.nonFiniteMismatches === 1 ? "" : "s"} differ (NaN or Infinity in one, not the other)`
+            ? `output '${c.name}': ${c.nonFiniteMismatches} non-finite position${c.nonFiniteMismatches === 1 ? " differs" : "s differ"} (NaN or Infinity in one, not the other)`
             : `output '${c.name}': cosine ${c.cosine.toFixed(7)} below ${COSINE_THRESHOLD}`,
         );
         throw new CicadaError("E_RUNTIME", `run --check: ${strategy} differs from eager: ${why.join("; ")}`);
