@@ -181,6 +181,11 @@ export class Dispatcher {
           p.memoryWait = plan.reason;
           continue;
         }
+        // An unload under way may make the room: plan again when it ends (it pumps) instead of refusing.
+        if (plan.kind === "refuse" && this.unloading > 0) {
+          p.memoryWait = plan.reason;
+          continue;
+        }
         if (plan.kind === "refuse") {
           this.queue.splice(this.queue.indexOf(p), 1);
           clearTimeout(p.timer);
