@@ -41,7 +41,8 @@ import { createScheduler } from "./retrieval-scheduler.js";
 import type { Runtime } from "./runtime.js";
 import { COMPONENTS, SESSION_CONFIGS, type StrategyName } from "./strategy.js";
 import { WeightRetriever } from "./weight-retriever.js";
-import type { SessionSource, StageSessionConfig } from "./worker-pool.js";
+import type { SessionSource, StageSessionConfig, WorkerPool } from "./worker-pool.js";
+import { prefetchFile } from "./prefetch.js";
 
 /** Options of {@link loadModel}. */
 export interface LoadOptions {
@@ -215,6 +216,8 @@ class ModelHandle implements LoadedModel {
     readonly plan: PlanName,
     /** cicada: when choosing the plan took place (part of construction: it reads MiniLoader's entry). */
     private readonly planning?: { start: number; end: number; entry?: MiniLoaderEntry },
+    /** Where sessions are built and run: the runtime's stage workers, or this thread (inline-sessions.ts). */
+    private readonly executor: Executor = runtime.pool,
   ) {
     this.manifest = bundle.manifest;
     const count = plan === "pipeline" ? bundle.manifest.stages.length : 1;
@@ -280,8 +283,8 @@ class ModelHandle implements LoadedModel {
     // least of this model's work outstanding, so a construction does not queue behind an execution that
     // another worker could have overlapped.
     slot.worker = this.leastBusyWorker();
-    const r = await this.busy(slot.worker, this.runtime.pool.create(slot.worker, slot.key, source, config));
-    this.record(unit, slot.index, this.runtime.pool.workerName(slot.worker), r.start, r.end, bytes);
+    const r = await this.busy(slot.worker, this.executor.create(slot.worker, slot.key, source, config));
+    this.record(unit, slot.index, this.executor.workerName(slot.worker), r.start, r.end, bytes);
   }
 
   /** Files each ready slot's session maps (or was built from), with their identities when it was created. */
@@ -463,6 +466,11 @@ class ModelHandle implements LoadedModel {
     const verify = !isVerified(entry, [whole]);
     if (!verify && this.options.skipResident !== false && looksResident(whole.dataPath, 0, whole.dataBytes))
       return;
+    if (!verify && this.executor !== this.runtime.pool) {
+      // This thread is about to block in create and run: every read is queued now (nothing to verify).
+      this.loadEvents.push(await prefetchFile(whole.dataPath, whole.dataBytes));
+      return;
+    }
     const retriever = new WeightRetriever(
       [
         {
@@ -710,7 +718,7 @@ class ModelHandle implements LoadedModel {
     for (const slot of changed) {
       this.transition(slot, "unloaded");
       this.mappedFiles.delete(slot.index);
-      await this.runtime.pool.release(slot.worker, slot.key).catch(() => {});
+      await this.executor.release(slot.worker, slot.key).catch(() => {});
     }
     const again = await this.runOnce(feeds, options);
     if (this.changedSlots().length > 0) {
@@ -757,8 +765,8 @@ class ModelHandle implements LoadedModel {
         stageFeeds[name] = keep ? { ...t, data: t.data.slice() } : t;
         if (!keep) live.delete(name);
       }
-      const r = await this.busy(slot.worker, this.runtime.pool.run(slot.worker, slot.key, stageFeeds));
-      const worker = this.runtime.pool.workerName(slot.worker);
+      const r = await this.busy(slot.worker, this.executor.run(slot.worker, slot.key, stageFeeds));
+      const worker = this.executor.workerName(slot.worker);
       events.push({ unit: "E", stage: slot.index, worker, start: r.start, end: r.end, bytes: 0 });
       for (const [name, t] of Object.entries(r.outputs)) {
         if (stageOutputs) stageOutputs[name] = t;
@@ -783,7 +791,7 @@ class ModelHandle implements LoadedModel {
         const slot = this.slots[0]!;
         if (slot.state === "ready") {
           this.transition(slot, "unloaded");
-          await this.runtime.pool.release(slot.worker, slot.key).catch(() => {});
+          await this.executor.release(slot.worker, slot.key).catch(() => {});
         }
         throw e;
       }
@@ -804,7 +812,7 @@ class ModelHandle implements LoadedModel {
     await Promise.allSettled(this.slots.map((s) => s.ready));
     await Promise.allSettled(
       this.slots.map(async (s) => {
-        if (s.state === "ready") await this.runtime.pool.release(s.worker, s.key);
+        if (s.state === "ready") await this.executor.release(s.worker, s.key);
         s.state = "released";
       }),
     );
@@ -825,7 +833,16 @@ export async function loadModel(
   const { plan, entry } = await choosePlan(runtime, bundle, options);
   const planning =
     options.strategy === "cicada" ? { start, end: now(), ...(entry ? { entry } : {}) } : undefined;
-  const model = new ModelHandle(runtime, bundle, options.strategy, options, plan, planning);
+  const inline = plan === "whole" && entry !== undefined && runsInline(runtime, entry);
+  const model = new ModelHandle(
+    runtime,
+    bundle,
+    options.strategy,
+    options,
+    plan,
+    planning,
+    inline ? runtime.inline : runtime.pool,
+  );
   model.start();
   return model;
 }
@@ -834,6 +851,18 @@ export async function loadModel(
 function runsWhole(entry: MiniLoaderEntry, asked: "auto" | PlanName): boolean {
   return asked !== "pipeline" && entry.whole !== undefined;
 }
+
+/**
+ * The executor rule: a whole-model load of a verified MiniLoader graph runs on this thread, unless the
+ * runtime asked for workers. Nothing is left for this thread to overlap: R needs no checksums and its
+ * reads are queued before create blocks the thread; a stage worker would only add its own start.
+ */
+function runsInline(runtime: Runtime, entry: MiniLoaderEntry): boolean {
+  return runtime.executor === "auto" && isVerified(entry, [entry.whole!]);
+}
+
+/** What runs sessions for a loaded model: the worker pool or {@link InlineSessions} (same calls). */
+type Executor = Pick<WorkerPool, "create" | "run" | "release" | "workerName">;
 
 /** The plan of a load (see {@link LoadOptions.plan}). */
 async function choosePlan(

@@ -6,6 +6,7 @@
 // instance) awaits `ready()` to have every worker up.
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { InlineSessions } from "./inline-sessions.js";
 import { WorkerPool } from "./worker-pool.js";
 
 /** Options of {@link createRuntime}. */
@@ -16,6 +17,13 @@ export interface RuntimeOptions {
   intraOpNumThreads?: number;
   /** Cache of derived forms (MiniLoader entries, PISeL stage files, ort-best models). */
   cacheRoot?: string;
+  /**
+   * `auto` (default): a load with one session and nothing to overlap (cicada's whole plan on a verified
+   * cache entry) runs on the calling thread, and no worker starts until a load needs one; `workers`:
+   * every session on the stage workers, worker 0 started at once (a server, whose event loop must not
+   * block in onnxruntime).
+   */
+  executor?: "auto" | "workers";
 }
 
 /** A started runtime. */
@@ -23,6 +31,9 @@ export interface Runtime {
   readonly pool: WorkerPool;
   readonly cacheRoot: string;
   readonly intraOpNumThreads: number;
+  readonly executor: "auto" | "workers";
+  /** Sessions on the calling thread (see {@link RuntimeOptions.executor}). */
+  readonly inline: InlineSessions;
   /** Starts every worker not started yet; resolves once onnxruntime is initialised in each. */
   ready(): Promise<void>;
   /** Stops the workers (after the work already in them); a process with an open runtime does not exit. */
@@ -43,11 +54,15 @@ export function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   // In an executor, so that bad options reject (as they did when this awaited the workers).
   return new Promise((resolve) => {
     const intraOpNumThreads = options.intraOpNumThreads ?? 2;
-    const pool = new WorkerPool({ workers: options.workers ?? 2, intraOpNumThreads });
+    const executor = options.executor ?? "auto";
+    const start = executor === "auto" ? "none" : "lazy";
+    const pool = new WorkerPool({ workers: options.workers ?? 2, intraOpNumThreads, start });
     resolve({
       pool,
       cacheRoot: options.cacheRoot ?? defaultCacheRoot(),
       intraOpNumThreads,
+      executor,
+      inline: new InlineSessions(intraOpNumThreads),
       ready: () => pool.ready(),
       close: () => pool.close(),
     });

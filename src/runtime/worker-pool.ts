@@ -35,9 +35,10 @@ export interface WorkerPoolOptions {
   intraOpNumThreads?: number;
   /**
    * `lazy` (default): worker 0 starts at once, every other worker when it is first sent a request or
-   * {@link WorkerPool.ready} is called. `eager`: all start at once.
+   * {@link WorkerPool.ready} is called. `eager`: all start at once. `none`: every worker starts when it
+   * is first needed (a runtime whose first load may need none).
    */
-  start?: "lazy" | "eager";
+  start?: "none" | "lazy" | "eager";
 }
 
 /** What the owner learns when a worker dies: its sessions are gone and must be rebuilt. */
@@ -171,7 +172,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
     this.intraOpNumThreads = options.intraOpNumThreads;
     this.slots = new Array<Slot | undefined>(count).fill(undefined);
-    const eager = options.start === "eager" ? count : 1;
+    const eager = options.start === "eager" ? count : options.start === "none" ? 0 : 1;
     for (let i = 0; i < eager; i++) this.slots[i] = this.spawn(i);
   }
 

@@ -65,6 +65,8 @@ export async function startInstance(options: InstanceOptions): Promise<FunctionI
     );
   }
   const runtime = await createRuntime({
+    // A server's event loop must not block in onnxruntime: sessions live on the stage workers.
+    executor: "workers",
     workers: options.workers,
     ...(options.cacheRoot ? { cacheRoot: options.cacheRoot } : {}),
   });

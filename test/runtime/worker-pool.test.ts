@@ -269,7 +269,11 @@ test("a lazy pool starts worker 0 at once and worker 1 on its first request, whi
 });
 
 test("createRuntime returns before its workers are up; a request sent at once is served", async () => {
-  const runtime = await createRuntime({ workers: 2, intraOpNumThreads: 1 });
+  // The default runtime starts no worker until a load needs one (its first load may run inline).
+  const auto = await createRuntime({ workers: 2, intraOpNumThreads: 1 });
+  assert.equal(auto.pool.started, 0);
+  await auto.close();
+  const runtime = await createRuntime({ workers: 2, intraOpNumThreads: 1, executor: "workers" });
   try {
     assert.equal(runtime.pool.started, 1);
     // Attached after createRuntime resolved: it hears worker 0 become ready, so nothing waited for it.
