@@ -28,6 +28,7 @@ import type { HostTensor } from "./host-tensor.js";
 import {
   ensureOptimizedStages,
   evictEntry,
+  findOptimizedStages,
   isVerified,
   markVerified,
   verifyEntry,
@@ -202,6 +203,7 @@ class ModelHandle implements LoadedModel {
   private entry: MiniLoaderEntry | undefined;
   /** cicada's whole plan: loads so far, and the retrieval and verification of the current load's weights. */
   private wholeLoads = 0;
+  private buildStarted = false;
   private weightsChecked: Promise<void> = Promise.resolve();
   private readonly onWorkerDied = (death: { worker: number }) => {
     for (const s of this.slots)
@@ -214,8 +216,17 @@ class ModelHandle implements LoadedModel {
     readonly strategy: StrategyName,
     private readonly options: LoadOptions,
     readonly plan: PlanName,
-    /** cicada: when choosing the plan took place (part of construction: it reads MiniLoader's entry). */
-    private readonly planning?: { start: number; end: number; entry?: MiniLoaderEntry },
+    /**
+     * cicada: when choosing the plan took place (part of construction: it reads MiniLoader's entry), the
+     * entry, or `build` when there is none yet: the bundle's own graph is loaded now, and MiniLoader's
+     * entry built after the first request (see {@link choosePlan}).
+     */
+    private readonly planning?: {
+      start: number;
+      end: number;
+      entry?: MiniLoaderEntry;
+      build?: () => Promise<void>;
+    },
     /** Where sessions are built and run: the runtime's stage workers, or this thread (inline-sessions.ts). */
     private readonly executor: Executor = runtime.pool,
   ) {
@@ -389,13 +400,21 @@ class ModelHandle implements LoadedModel {
   private loadAll(): Promise<void>[] {
     const c = COMPONENTS[this.strategy];
     if (this.plan === "whole") return [this.loadWhole()];
-    if (c.weightDecoupler) return this.loadDecoupled(c.miniLoader);
-    return this.loadSequentialLoader(c.miniLoader);
+    if (c.weightDecoupler) return this.loadDecoupled(this.usesMiniLoader);
+    return this.loadSequentialLoader(this.usesMiniLoader);
+  }
+
+  /** Whether stages come from MiniLoader's cache (not when cicada runs before its cache is built). */
+  private get usesMiniLoader(): boolean {
+    return COMPONENTS[this.strategy].miniLoader && this.planning?.build === undefined;
   }
 
   private async loadWhole(): Promise<void> {
     const slot = this.slots[0]!;
-    if (COMPONENTS[this.strategy].miniLoader) {
+    if (COMPONENTS[this.strategy].miniLoader && !this.usesMiniLoader) {
+      // No cache yet: the bundle's own stages merged into one session (what eager does with the source).
+      await this.createWholeFromBundle(slot, "A");
+    } else if (COMPONENTS[this.strategy].miniLoader) {
       // cicada's whole plan: MiniLoader's whole-model graph (the planner's entry; on a reload, the entry
       // again, rebuilt if it was found corrupt). Its session maps the weights, so it is created and run
       // while the data file is retrieved; run() returns nothing computed from unverified weights.
@@ -667,7 +686,7 @@ class ModelHandle implements LoadedModel {
     try {
       const c = COMPONENTS[this.strategy];
       if (this.plan === "whole") await this.loadWhole();
-      else if (c.miniLoader) {
+      else if (c.miniLoader && this.usesMiniLoader) {
         const g = (await this.verifiedEntry()).stages[slot.index]!;
         await this.createOrBypass(
           slot,
@@ -690,9 +709,7 @@ class ModelHandle implements LoadedModel {
       // A stage of MiniLoader's entry that failed its check was never created (A waits for R), and the
       // entry is gone: the stage is rebuilt from a new entry within this request.
       const rebuildable =
-        isCicadaError(e, "E_BUNDLE_CHECKSUM") &&
-        this.plan === "pipeline" &&
-        COMPONENTS[this.strategy].miniLoader;
+        isCicadaError(e, "E_BUNDLE_CHECKSUM") && this.plan === "pipeline" && this.usesMiniLoader;
       if (!rebuildable) throw e;
       // Concurrent requests share one repair: the first one to get here starts it.
       if (slot.state === "failed") await this.repair(slot);
@@ -710,6 +727,12 @@ class ModelHandle implements LoadedModel {
   async run(feeds: Record<string, HostTensor>, options: RunOptions = {}): Promise<ModelRun> {
     validateInputs(this.manifest.inputs, feeds, this.bundle.dir);
     const result = await this.runOnce(feeds, options);
+    // The cache this load went without is built once the first answer is out (see choosePlan).
+    const build = this.planning?.build;
+    if (build && !this.buildStarted) {
+      this.buildStarted = true;
+      this.runtime.background(build);
+    }
     // A cache file rewritten under a mapping (in place, or replaced) may have changed what the sessions
     // computed from: those sessions are dropped, and the request runs again on stages loaded anew (which
     // verifies the files again). Nothing computed from unverified bytes is returned.
@@ -830,10 +853,12 @@ export async function loadModel(
 ): Promise<LoadedModel> {
   const bundle = await openBundle(bundleDir);
   const start = now();
-  const { plan, entry } = await choosePlan(runtime, bundle, options);
+  const { plan, entry, build } = await choosePlan(runtime, bundle, options);
   const planning =
-    options.strategy === "cicada" ? { start, end: now(), ...(entry ? { entry } : {}) } : undefined;
-  const inline = plan === "whole" && entry !== undefined && runsInline(runtime, entry);
+    options.strategy === "cicada"
+      ? { start, end: now(), ...(entry ? { entry } : {}), ...(build ? { build } : {}) }
+      : undefined;
+  const inline = plan === "whole" && options.strategy === "cicada" && runsInline(runtime, entry);
   const model = new ModelHandle(
     runtime,
     bundle,
@@ -853,12 +878,13 @@ function runsWhole(entry: MiniLoaderEntry, asked: "auto" | PlanName): boolean {
 }
 
 /**
- * The executor rule: a whole-model load of a verified MiniLoader graph runs on this thread, unless the
- * runtime asked for workers. Nothing is left for this thread to overlap: R needs no checksums and its
+ * The executor rule: a whole-model load of a verified MiniLoader graph (or of the bundle's merged graph
+ * while there is no cache) runs on this thread, unless the runtime asked for workers. Nothing is left for this thread to overlap: R needs no checksums and its
  * reads are queued before create blocks the thread; a stage worker would only add its own start.
  */
-function runsInline(runtime: Runtime, entry: MiniLoaderEntry): boolean {
-  return runtime.executor === "auto" && isVerified(entry, [entry.whole!]);
+function runsInline(runtime: Runtime, entry: MiniLoaderEntry | undefined): boolean {
+  // Without an entry the bundle's merged graph runs, built from weights this thread reads and verifies.
+  return runtime.executor === "auto" && (entry === undefined || isVerified(entry, [entry.whole!]));
 }
 
 /** What runs sessions for a loaded model: the worker pool or {@link InlineSessions} (same calls). */
@@ -869,12 +895,22 @@ async function choosePlan(
   runtime: Runtime,
   bundle: Bundle,
   options: LoadOptions,
-): Promise<{ plan: PlanName; entry?: MiniLoaderEntry }> {
+): Promise<{ plan: PlanName; entry?: MiniLoaderEntry; build?: () => Promise<void> }> {
   if (!COMPONENTS[options.strategy].staged) return { plan: "whole" };
   const asked = options.plan ?? "auto";
   if (options.strategy !== "cicada" || asked === "pipeline") return { plan: "pipeline" };
-  const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
-  if (runsWhole(entry, asked)) return { plan: "whole", entry };
+  const entry = await findOptimizedStages(bundle, runtime.cacheRoot);
+  const fitsWhole = bundle.manifest.totalWeightBytes <= wholeModelMaxBytes();
+  if (!entry && (fitsWhole || asked === "auto")) {
+    // No cache (a new machine, another CPU or onnxruntime, a read-only image): building it now would
+    // cost this request several plain cold starts. The bundle's own graph runs instead, as one session
+    // when MiniLoader would give it one, and the cache is built after the first answer.
+    const build = async () => {
+      await ensureOptimizedStages(bundle, runtime.cacheRoot);
+    };
+    return { plan: fitsWhole ? "whole" : "pipeline", build };
+  }
+  if (entry && runsWhole(entry, asked)) return { plan: "whole", entry };
   if (asked === "whole") {
     throw new CicadaError(
       "E_USAGE",

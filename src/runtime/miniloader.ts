@@ -280,6 +280,24 @@ export function miniLoaderDir(cacheRoot: string): string {
  * start). Safe under concurrent processes: an entry is built in a private directory and renamed into
  * place; a loser of the race uses the winner's entry. An entry that fails its size check is rebuilt.
  */
+/**
+ * The usable entry of `bundle` in the cache, without building one: undefined when there is none (or it
+ * lacks the whole graph a model of this size gets, built under a lower limit: it is rebuilt).
+ */
+export async function findOptimizedStages(
+  bundle: Bundle,
+  cacheRoot: string,
+  options: MiniLoaderOptions = {},
+): Promise<MiniLoaderEntry | undefined> {
+  const key = miniLoaderKey(bundle, options);
+  const dir = join(miniLoaderDir(cacheRoot), key);
+  const existing = await loadEntry(dir, key, bundle.manifest.stages.length);
+  if (!existing || !(existing.whole || bundle.manifest.totalWeightBytes > wholeModelMaxBytes()))
+    return undefined;
+  touchEntry(dir);
+  return existing;
+}
+
 export async function ensureOptimizedStages(
   bundle: Bundle,
   cacheRoot: string,
@@ -288,12 +306,8 @@ export async function ensureOptimizedStages(
   const key = miniLoaderKey(bundle, options);
   const dir = join(miniLoaderDir(cacheRoot), key);
   const stageCount = bundle.manifest.stages.length;
-  const existing = await loadEntry(dir, key, stageCount);
-  // An entry without the whole graph a model of this size gets (built with a lower limit) is rebuilt.
-  if (existing && (existing.whole || bundle.manifest.totalWeightBytes > wholeModelMaxBytes())) {
-    touchEntry(dir);
-    return { entry: existing, built: false };
-  }
+  const existing = await findOptimizedStages(bundle, cacheRoot, options);
+  if (existing) return { entry: existing, built: false };
   try {
     await rm(dir, { recursive: true, force: true });
     await mkdir(miniLoaderDir(cacheRoot), { recursive: true });

@@ -36,7 +36,15 @@ export interface Runtime {
   readonly inline: InlineSessions;
   /** Starts every worker not started yet; resolves once onnxruntime is initialised in each. */
   ready(): Promise<void>;
-  /** Stops the workers (after the work already in them); a process with an open runtime does not exit. */
+  /**
+   * Runs `task` off any request's path (MiniLoader's build after a load that went without it); a failure
+   * is a warning. {@link close} waits for it.
+   */
+  background(task: () => Promise<void>): void;
+  /**
+   * Waits for background tasks, then stops the workers (after the work already in them); a process with
+   * an open runtime does not exit.
+   */
   close(): Promise<void>;
 }
 
@@ -55,6 +63,7 @@ export function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   return new Promise((resolve) => {
     const intraOpNumThreads = options.intraOpNumThreads ?? 2;
     const executor = options.executor ?? "auto";
+    const tasks = new Set<Promise<void>>();
     const start = executor === "auto" ? "none" : "lazy";
     const pool = new WorkerPool({ workers: options.workers ?? 2, intraOpNumThreads, start });
     resolve({
@@ -64,7 +73,19 @@ export function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
       executor,
       inline: new InlineSessions(intraOpNumThreads),
       ready: () => pool.ready(),
-      close: () => pool.close(),
+      background(task) {
+        const done = task().catch((e: unknown) => {
+          process.emitWarning(`background work failed: ${(e as Error).message}`, {
+            code: "CICADA_BACKGROUND",
+          });
+        });
+        tasks.add(done);
+        void done.finally(() => tasks.delete(done));
+      },
+      async close() {
+        await Promise.all(tasks);
+        await pool.close();
+      },
     });
   });
 }
