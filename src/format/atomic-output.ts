@@ -51,6 +51,10 @@ export async function writeFileAtomic(
   options: WriteOptions = {},
 ): Promise<void> {
   const ctx: WriteContext = { kind: options.kind ?? "output", destination: path };
+  // An output's directory is made, as `cicada run --outputs out/run-1/y.json` would expect.
+  await makeDirs(dirname(path)).catch(async (e: unknown) => {
+    throw await codedWriteError(e, ctx);
+  });
   await cleanStaleStaging(path);
   const bytes = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
   if (bytes >= 2 ** 20) await ensureSpace(dirname(path), bytes, `writing ${path}`);

@@ -20,6 +20,24 @@ export function sha256Of(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
+/** sha256 of a whole file, streamed. */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  const handle = await open(path, "r");
+  try {
+    for await (const chunk of handle.createReadStream({ highWaterMark: 8 << 20 }))
+      hash.update(chunk as Buffer);
+  } finally {
+    await handle.close();
+  }
+  return `sha256:${hash.digest("hex")}`;
+}
+
+/** The checksum of a file in the form of `expected` (`crc32:` or `sha256:`). */
+export function fileChecksumLike(path: string, expected: string): Promise<string> {
+  return expected.startsWith("sha256:") ? fileSha256(path) : fileCrc32(path);
+}
+
 /** crc32 of a whole file, read in 8 MiB chunks. */
 export async function fileCrc32(path: string): Promise<string> {
   const handle = await open(path, "r");

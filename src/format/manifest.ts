@@ -11,8 +11,11 @@ import { field, type Check } from "./manifest-check.js";
 export const MANIFEST_FILE = "manifest.json";
 export const WEIGHTS_FILE = "weights.safetensors";
 export const BUNDLE_FORMAT = "cicada-bundle";
-/** 2: stage graphs carry a checksum (`stages[].fileChecksum`); 1 had none and is refused. */
-export const BUNDLE_FORMAT_VERSION = 2;
+/**
+ * 3: stage graphs carry a checksum (`stages[].fileChecksum`, since 2) and so does the source model
+ * (`model.sourceChecksum`); older bundles are refused with E_BUNDLE_VERSION.
+ */
+export const BUNDLE_FORMAT_VERSION = 3;
 
 /** Bounds on what a manifest may describe; a manifest past one is refused with E_BUNDLE_LIMIT. */
 export const MANIFEST_LIMITS = {
@@ -114,6 +117,9 @@ export interface Manifest {
     family: string | null;
     /** The .onnx file it was imported from (absolute path; eager and ort-best run it). */
     source: string;
+    /** Size and sha256 of that file at import: eager and ort-best run it only while it still matches. */
+    sourceBytes: number;
+    sourceChecksum: string;
     irVersion: number;
     opsetImport: { domain: string; version: number }[];
     /** The source model's producer, e.g. `pytorch` or `cicada-zoo`. */
@@ -209,6 +215,8 @@ function manifestOf(root: Check): Manifest {
       name: m.get("name").string(),
       family: m.get("family").nullable((f) => f.string()),
       source: m.get("source").string(0),
+      sourceBytes: m.get("sourceBytes").size(),
+      sourceChecksum: m.get("sourceChecksum").matching(SHA256, "sha256: and 64 hex digits"),
       irVersion: m.get("irVersion").integer(),
       opsetImport: m.get("opsetImport").array(g, (o) => ({
         domain: o.get("domain").string(0),

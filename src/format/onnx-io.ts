@@ -7,6 +7,7 @@ import { CicadaError } from "../errors.js";
 import { ONNX_DESCRIPTOR } from "./onnx-schema.js";
 import { DataType, dtypeBytes, numElements, type ModelProto, type TensorProto } from "./onnx-types.js";
 import { writeFileAtomic } from "./atomic-output.js";
+import { sha256Of } from "./checksum.js";
 
 const root = protobuf.Root.fromJSON(ONNX_DESCRIPTOR);
 const ModelType = root.lookupType("onnx.ModelProto");
@@ -58,6 +59,8 @@ export interface OnnxFile {
   model: ModelProto;
   /** Size of the .onnx file itself. */
   fileBytes: number;
+  /** sha256 of the .onnx file itself (`sha256:` and 64 hex digits). */
+  fileChecksum: string;
 }
 
 /** Reads and decodes an .onnx file; weights in external files stay on disk until asked for. */
@@ -70,7 +73,8 @@ export async function readOnnxFile(path: string): Promise<OnnxFile> {
       cause: e,
     });
   }
-  return { path, dir: dirname(path), model: decodeModel(bytes, path), fileBytes: bytes.length };
+  const model = decodeModel(bytes, path);
+  return { path, dir: dirname(path), model, fileBytes: bytes.length, fileChecksum: sha256Of(bytes) };
 }
 
 /** Writes a model to `path` atomically. */

@@ -78,12 +78,17 @@ function exampleOf(model: ModelProto, spec: TensorSpec, source: string): GraphIn
 export function graphInputsOf(model: ModelProto, source = "<model>"): GraphInput[] {
   const graph = model.graph!;
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
-  return (graph.input ?? [])
-    .filter((v) => !initializers.has(v.name))
-    .map((v) => {
-      const spec = tensorSpecOf(v, source);
-      return { ...spec, example: exampleOf(model, spec, source) };
-    });
+  const inputs = (graph.input ?? []).filter((v) => !initializers.has(v.name));
+  if (inputs.length === 0) {
+    throw new CicadaError(
+      "E_ONNX_UNSUPPORTED",
+      `${source} has no graph inputs (only constants): a bundle needs at least one input to run on`,
+    );
+  }
+  return inputs.map((v) => {
+    const spec = tensorSpecOf(v, source);
+    return { ...spec, example: exampleOf(model, spec, source) };
+  });
 }
 
 /** The model's outputs. */

@@ -262,6 +262,8 @@ export async function importModel(
         family: options.family !== undefined ? options.family : (getMetadata(model, "cicada.family") ?? null),
         // Absolute, so that eager and ort-best find it from any working directory.
         source: resolve(sourcePath),
+        sourceBytes: file.fileBytes,
+        sourceChecksum: file.fileChecksum,
         irVersion: model.irVersion ?? 0,
         opsetImport: (model.opsetImport ?? []).map((o) => ({
           domain: o.domain ?? "",

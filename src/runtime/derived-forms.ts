@@ -5,9 +5,9 @@
 // checksum of every file it wrote (index.json); the runtime verifies them before it uses what it built.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CicadaError } from "../errors.js";
+import { CicadaError, isCicadaError } from "../errors.js";
 import { createOnce, writeOutputDir } from "../format/atomic-output.js";
 import { bundleContentKey, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
 import { crc32Of, fileCrc32 } from "../format/checksum.js";
@@ -88,8 +88,12 @@ async function ensureForm(
  * (the next use rebuilds it) and E_BUNDLE_CHECKSUM thrown.
  */
 export async function verifyForm(files: readonly CheckedFile[]): Promise<void> {
-  const dir = join(files[0]!.path, "..");
-  await verifyFiles(dir, files, () => rm(dir, { recursive: true, force: true }));
+  await verifyFiles(join(files[0]!.path, ".."), files, () => evictForm(files[0]!));
+}
+
+/** Removes the derived form that holds `file` (found corrupt): the next use rebuilds it. */
+export async function evictForm(file: CheckedFile): Promise<void> {
+  await rm(join(file.path, ".."), { recursive: true, force: true });
 }
 
 /** Throws E_BUNDLE_CHECKSUM unless `bytes` (read from `file`) match its recorded checksum. */
@@ -129,7 +133,7 @@ export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Prom
 }
 
 /** The original model a bundle was imported from (eager's input), refused clearly if it is gone. */
-export function sourceModelOf(bundle: Bundle): string {
+export function sourceModelPath(bundle: Bundle): string {
   const source = bundle.manifest.model.source;
   if (!existsSync(source)) {
     throw new CicadaError(
@@ -141,11 +145,36 @@ export function sourceModelOf(bundle: Bundle): string {
 }
 
 /**
+ * The original model, verified to be the file the bundle was imported from (size, then sha256 once per
+ * file identity, stamped under `<cacheRoot>/sources`): eager and ort-best run nothing else. A model
+ * changed since the import is E_BUNDLE_CHECKSUM: import it again.
+ */
+export async function sourceModelOf(bundle: Bundle, cacheRoot: string): Promise<string> {
+  const source = sourceModelPath(bundle);
+  const { sourceBytes, sourceChecksum } = bundle.manifest.model;
+  const size = (await stat(source)).size;
+  const changed = (found: string) =>
+    new CicadaError(
+      "E_BUNDLE_CHECKSUM",
+      `${source} (the original model of ${bundle.dir}) is not the file it was imported from: expected ${sourceChecksum}, found ${found}; import it again`,
+    );
+  if (size !== sourceBytes) throw changed(`${size} bytes instead of ${sourceBytes}`);
+  const stamps = join(cacheRoot, "sources");
+  await mkdir(stamps, { recursive: true }).catch(() => undefined);
+  await verifyFiles(stamps, [{ path: source, checksum: sourceChecksum }], async () => {}).catch(
+    (e: unknown) => {
+      throw isCicadaError(e, "E_BUNDLE_CHECKSUM") ? changed("other bytes") : e;
+    },
+  );
+  return source;
+}
+
+/**
  * ort-best's model (graph, then data file, with their checksums): the source optimised once at `all` and
  * saved with external weights, keyed by the source file's identity, the CPU and the runtime.
  */
 export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Promise<CheckedFile[]> {
-  const source = sourceModelOf(bundle);
+  const source = await sourceModelOf(bundle, cacheRoot);
   const info = await stat(source);
   const key = createHash("sha256")
     .update(

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { lstatSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CicadaError } from "../errors.js";
-import { fileCrc32 } from "../format/checksum.js";
+import { fileChecksumLike } from "../format/checksum.js";
 
 /** A file and the checksum recorded when it was written. */
 export interface CheckedFile {
@@ -75,7 +75,9 @@ export async function firstMismatch(
   files: readonly CheckedFile[],
 ): Promise<{ file: CheckedFile; found: string } | undefined> {
   for (const f of files) {
-    const found = await fileCrc32(f.path).catch((e: unknown) => `unreadable (${(e as Error).message})`);
+    const found = await fileChecksumLike(f.path, f.checksum).catch(
+      (e: unknown) => `unreadable (${(e as Error).message})`,
+    );
     if (found !== f.checksum) return { file: f, found };
   }
   return undefined;

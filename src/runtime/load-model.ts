@@ -20,6 +20,7 @@ import {
   ensureOrtBestModel,
   ensurePiselStages,
   sourceModelOf,
+  evictForm,
   verifyBytes,
   verifyForm,
 } from "./derived-forms.js";
@@ -155,7 +156,7 @@ export async function filesRead(
   switch (strategy) {
     case "eager": {
       // The original model and the external-data files beside it that it names.
-      const source = sourceModelOf(bundle);
+      const source = await sourceModelOf(bundle, runtime.cacheRoot);
       return [source, ...(await externalFilesOf(source))];
     }
     case "ort-best":
@@ -456,7 +457,12 @@ class ModelHandle implements LoadedModel {
       }
     } else if (this.strategy === "eager") {
       // What a Node.js user does today: InferenceSession.create(model.onnx) with default options.
-      await this.create(slot, "L", { path: sourceModelOf(this.bundle) }, SESSION_CONFIGS.eager);
+      await this.create(
+        slot,
+        "L",
+        { path: await sourceModelOf(this.bundle, this.runtime.cacheRoot) },
+        SESSION_CONFIGS.eager,
+      );
     } else {
       const files = await ensureOrtBestModel(this.bundle, this.runtime.cacheRoot);
       await verifyForm(files);
@@ -469,7 +475,13 @@ class ModelHandle implements LoadedModel {
             "L",
             files.map((f) => f.path),
           ),
-        () => this.create(slot, "L", { path: sourceModelOf(this.bundle) }, SESSION_CONFIGS.eager),
+        async () =>
+          this.create(
+            slot,
+            "L",
+            { path: await sourceModelOf(this.bundle, this.runtime.cacheRoot) },
+            SESSION_CONFIGS.eager,
+          ),
       );
     }
   }
@@ -529,7 +541,24 @@ class ModelHandle implements LoadedModel {
     // mini has no retrieval unit to verify the cached weights as they pass: it verifies them up front,
     // once per process.
     const entry = miniLoader ? this.verifiedEntry() : undefined;
-    const files = miniLoader ? undefined : ensurePiselStages(this.bundle, this.runtime.cacheRoot);
+    let files = miniLoader ? undefined : ensurePiselStages(this.bundle, this.runtime.cacheRoot);
+    // PISeL's file is read whole into memory and verified there, so what onnxruntime parses is what was
+    // checked; a corrupt file's form is removed and rebuilt, once per load.
+    let rebuilt = false;
+    const readStageFile = async (index: number): Promise<Uint8Array> => {
+      const file = (await files!)[index]!;
+      const bytes = await readFile(file.path);
+      try {
+        verifyBytes(file, bytes);
+        return bytes;
+      } catch (e) {
+        if (rebuilt) throw e;
+        rebuilt = true;
+        await evictForm(file);
+        files = ensurePiselStages(this.bundle, this.runtime.cacheRoot);
+        return readStageFile(index);
+      }
+    };
     for (const slot of this.slots) {
       const mine = previous.then(async () => {
         if (entry) {
@@ -542,11 +571,8 @@ class ModelHandle implements LoadedModel {
           );
           return;
         }
-        const file = (await files!)[slot.index]!;
         const r0 = now();
-        const bytes = await readFile(file.path);
-        // PISeL's file is read whole into memory: verified there, so what onnxruntime parses is what was checked.
-        verifyBytes(file, bytes);
+        const bytes = await readStageFile(slot.index);
         this.record("R", slot.index, "main", r0, now(), bytes.byteLength);
         await this.create(slot, "L", { bytes }, SESSION_CONFIGS.stageFromWeights, bytes.byteLength);
       });

@@ -6,7 +6,7 @@
 // instead of copying it (measured: create 10-15 ms instead of ~250 ms for ResNet-50).
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { lstat, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import { CicadaError } from "../errors.js";
@@ -245,6 +245,8 @@ async function indexedFiles(
  */
 async function loadEntry(dir: string, key: string, stageCount: number): Promise<MiniLoaderEntry | undefined> {
   try {
+    // An entry is a directory of the cache itself, never a link out of it.
+    if (!(await lstat(dir)).isDirectory()) return undefined;
     const json = JSON.parse(await readFile(join(dir, ENTRY_FILE), "utf8")) as {
       key: string;
       buildId?: string;
@@ -419,7 +421,7 @@ export async function verifyEntry(entry: MiniLoaderEntry, graphs = graphsOf(entr
   await integrity.verifyFiles(entry.dir, checkedFiles(graphs), () => evictEntry(entry));
 }
 
-/** Builds evicted by this process. */
+/** Builds evicted by this process (by directory: copies of one build under other cache roots differ). */
 const evicted = new Set<string>();
 
 /**
@@ -431,15 +433,15 @@ const evicted = new Set<string>();
 export async function evictEntry(entry: MiniLoaderEntry): Promise<void> {
   // Several failures of one build (its stages' checks) evict it once.
   if (entry.buildId) {
-    if (evicted.has(entry.buildId)) return;
-    evicted.add(entry.buildId);
+    if (evicted.has(`${entry.dir}|${entry.buildId}`)) return;
+    evicted.add(`${entry.dir}|${entry.buildId}`);
   }
   const aside = stagingPathFor(entry.dir, "evicted");
   try {
     await rename(entry.dir, aside);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    evicted.delete(entry.buildId);
+    evicted.delete(`${entry.dir}|${entry.buildId}`);
     throw e;
   }
   const moved = await loadEntry(aside, entry.key, entry.stages.length);
