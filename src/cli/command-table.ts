@@ -43,6 +43,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./commands/inspect.js")).registerInspect,
   },
   {
+    name: "prepare",
+    term: "prepare [options] <bundles...>",
+    description: "build every cached form the strategies need (deploy time), so that no request pays for it",
+    load: async () => (await import("./commands/prepare.js")).registerPrepare,
+  },
+  {
     name: "run",
     term: "run [options] <target>",
     description: "cold-start a bundle or an .onnx model and run it once",

@@ -140,6 +140,13 @@ test("the Dockerfile compiles in a build stage, installs production dependencies
     ],
   );
   assert.ok(steps.includes("EXPOSE 8080"));
+  // The function image is prepared at build time: no request builds MiniLoader's cache.
+  const fn = all.indexOf("FROM runtime AS function");
+  assert.ok(
+    fn > 0 &&
+      all.slice(fn).some((l) => l.startsWith('RUN ["node", "bin/cicada.js", "prepare", "/models/bundle"')),
+    "the function stage runs cicada prepare on its bundle",
+  );
   const pkg = JSON.parse(await read("package.json")) as { dependencies: Record<string, string> };
   assert.equal(pkg.dependencies.tsx, undefined, "tsx is a development dependency only");
 });
