@@ -183,23 +183,27 @@ for (const resolution of ["nodenext", "bundler"] as const) {
   );
 }
 
-test("the consumer resolves the package's entry points to dist/", { timeout: 240_000 }, async () => {
-  const { dir } = await consumer();
-  const script = `for (const e of ["cicada-node", "cicada-node/serve", "cicada-node/tools", "cicada-node/package.json"]) console.log(import.meta.resolve(e));`;
-  const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], dir);
-  const resolved = stdout.trim().split("\n");
-  const base = `file://${join(dir, "node_modules", "cicada-node")}/`;
-  assert.deepEqual(
-    resolved.map((u) => u.slice(base.length)),
-    ["dist/index.js", "dist/serve/index.js", "dist/tools.js", "package.json"],
-  );
-  const pkg = JSON.parse(
-    await readFile(join(dir, "node_modules", "cicada-node", "package.json"), "utf8"),
-  ) as {
-    dependencies: Record<string, string>;
-  };
-  assert.equal(pkg.dependencies.tsx, undefined, "tsx is not a runtime dependency");
-});
+test(
+  "the consumer resolves the package's entry points to the bundles in dist/bundle/",
+  { timeout: 240_000 },
+  async () => {
+    const { dir } = await consumer();
+    const script = `for (const e of ["cicada-node", "cicada-node/serve", "cicada-node/tools", "cicada-node/package.json"]) console.log(import.meta.resolve(e));`;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], dir);
+    const resolved = stdout.trim().split("\n");
+    const base = `file://${join(dir, "node_modules", "cicada-node")}/`;
+    assert.deepEqual(
+      resolved.map((u) => u.slice(base.length)),
+      ["dist/bundle/index.js", "dist/bundle/serve.js", "dist/bundle/tools.js", "package.json"],
+    );
+    const pkg = JSON.parse(
+      await readFile(join(dir, "node_modules", "cicada-node", "package.json"), "utf8"),
+    ) as {
+      dependencies: Record<string, string>;
+    };
+    assert.equal(pkg.dependencies.tsx, undefined, "tsx is not a runtime dependency");
+  },
+);
 
 test("the README's runtime API example is examples/run-bundle.mjs, which the test above runs", async () => {
   const readme = await readFile(join(ROOT, "README.md"), "utf8");

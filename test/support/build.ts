@@ -53,6 +53,8 @@ async function build(): Promise<void> {
       if (e.code === 2) process.stderr.write(`build: type errors (JavaScript emitted):\n${e.stdout}\n`);
       else throw new Error(`npm run build failed:\n${e.stdout ?? e.message}`);
     });
+    // The second half of the build: the entry points bundled (scripts/bundle.mjs).
+    await promisify(execFile)(process.execPath, [join(ROOT, "scripts", "bundle.mjs")], { cwd: ROOT });
   } finally {
     await rm(LOCK, { recursive: true, force: true });
   }
