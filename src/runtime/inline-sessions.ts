@@ -2,8 +2,8 @@
 // worker costs a fresh process its thread, a second module graph and onnxruntime's setup before the first
 // create (~50-70 ms on 2 cores, more than the create itself for ResNet-50); a single-session load whose
 // weights need no verification (cicada's whole plan on a prepared, verified cache entry) gains nothing from
-// it, since onnxruntime-node's create and run block whichever JS thread calls them and retrieval runs on
-// libuv's threads either way. Same calls as WorkerPool, so a loaded model uses either.
+// it: onnxruntime-node's create and run block whichever JS thread calls them, and execution faults the
+// mapped weights in with the kernel's readahead. Same calls as WorkerPool, so a loaded model uses either.
 import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
 import type { HostTensor } from "./host-tensor.js";

@@ -44,7 +44,6 @@ import type { Runtime } from "./runtime.js";
 import { COMPONENTS, SESSION_CONFIGS, type StrategyName } from "./strategy.js";
 import { WeightRetriever } from "./weight-retriever.js";
 import type { SessionSource, StageSessionConfig, WorkerPool } from "./worker-pool.js";
-import { prefetchFile } from "./prefetch.js";
 
 /** Options of {@link loadModel}. */
 export interface LoadOptions {
@@ -497,11 +496,12 @@ class ModelHandle implements LoadedModel {
     const verify = !isVerified(entry, [whole]);
     if (!verify && this.options.skipResident !== false && looksResident(whole.dataPath, 0, whole.dataBytes))
       return;
-    if (!verify && this.executor !== this.runtime.pool) {
-      // This thread is about to block in create and run: every read is queued now (nothing to verify).
-      this.loadEvents.push(await prefetchFile(whole.dataPath, whole.dataBytes));
-      return;
-    }
+    // NOTE: on this thread's executor, execution faults the mapped weights in with the kernel's readahead,
+    // and no retrieval of ours beat that: queueing every read of the file at once (the only retrieval that
+    // progresses while create and run block this thread) made vgg16's evicted cold start 1.58x plain
+    // onnxruntime's instead of 1.01x (docs/runtime-measurements.md): the copies into user space take the
+    // cores execution needs, and the kernel already reads at the disk's speed.
+    if (!verify && this.executor !== this.runtime.pool) return;
     const retriever = new WeightRetriever(
       [
         {
@@ -905,8 +905,9 @@ function runsWhole(entry: MiniLoaderEntry, asked: "auto" | PlanName): boolean {
 
 /**
  * The executor rule: a whole-model load of a verified MiniLoader graph (or of the bundle's merged graph
- * while there is no cache) runs on this thread, unless the runtime asked for workers. Nothing is left for this thread to overlap: R needs no checksums and its
- * reads are queued before create blocks the thread; a stage worker would only add its own start.
+ * while there is no cache) runs on this thread, unless the runtime asked for workers. Nothing is left for
+ * this thread to overlap: R has no checksums to compute, execution faults the weights in; a stage worker
+ * would only add its own start.
  */
 function runsInline(runtime: Runtime, entry: MiniLoaderEntry | undefined): boolean {
   // Without an entry the bundle's merged graph runs, built from weights this thread reads and verifies.
