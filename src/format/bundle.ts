@@ -2,7 +2,8 @@
 // bundle (after symlinks) and checked to be a regular file of the size the manifest promises; each
 // stage's weight range read with one large positional read and verified against its checksum, and each
 // stage graph verified and its external references contained before anything is built from it.
-import { open, readFile, realpath, stat } from "node:fs/promises";
+import { realpathSync, statSync } from "node:fs";
+import { open, readFile } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { CicadaError } from "../errors.js";
 import { crc32Of, sha256Of } from "./checksum.js";
@@ -28,14 +29,12 @@ export const checksumOf = (bytes: Uint8Array): string => crc32Of(bytes);
  * `rel` resolved under `root` (a real path) after symlinks: E_BUNDLE_FILE if it does not exist,
  * E_BUNDLE_PATH if it escapes `root` or is not a regular file (a device, a FIFO, a directory).
  */
-export async function containedFile(
-  root: string,
-  rel: string,
-  what: string,
-): Promise<{ path: string; size: number }> {
+export function containedFile(root: string, rel: string, what: string): { path: string; size: number } {
+  // NOTE: synchronous: a few metadata calls per stage on the path of a cold start, where each await of
+  // libuv's thread pool cost ~0.2 ms (vgg16's 16 stages: 3.7 ms to open the bundle).
   let real: string;
   try {
-    real = await realpath(join(root, rel));
+    real = realpathSync(join(root, rel));
   } catch {
     throw new CicadaError("E_BUNDLE_FILE", `${join(root, rel)} (${what}) is missing`);
   }
@@ -45,7 +44,7 @@ export async function containedFile(
       `${join(root, rel)} (${what}) resolves to ${real}, outside ${root}`,
     );
   }
-  const info = await stat(real);
+  const info = statSync(real);
   if (!info.isFile()) {
     throw new CicadaError("E_BUNDLE_PATH", `${join(root, rel)} (${what}) is not a regular file`);
   }
@@ -55,8 +54,8 @@ export async function containedFile(
 /** Opens a bundle: manifest, and every file it names contained, regular and of the promised size. */
 export async function openBundle(dir: string): Promise<Bundle> {
   const manifest = await readManifest(dir);
-  const root = await realpath(dir);
-  const weights = await containedFile(root, WEIGHTS_FILE, "the weights file");
+  const root = realpathSync(dir);
+  const weights = containedFile(root, WEIGHTS_FILE, "the weights file");
   const stagePaths: string[] = [];
   for (const s of manifest.stages) {
     const end = s.weights.offset + s.weights.length;
@@ -66,7 +65,7 @@ export async function openBundle(dir: string): Promise<Bundle> {
         `${weights.path} is too short: stage ${s.index} needs bytes up to ${end}, the file has ${weights.size}`,
       );
     }
-    const graph = await containedFile(root, s.file, `structure graph of stage ${s.index}`);
+    const graph = containedFile(root, s.file, `structure graph of stage ${s.index}`);
     if (graph.size !== s.fileBytes) {
       throw new CicadaError(
         "E_BUNDLE_FILE",

@@ -5,7 +5,7 @@
 // then creates each stage session by path with optimisation disabled; onnxruntime maps the data file
 // instead of copying it (measured: create 10-15 ms instead of ~250 ms for ResNet-50).
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { lstat, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { join } from "node:path";
@@ -219,17 +219,17 @@ const CRC32 = /^crc32:[0-9a-f]{8}$/;
  * An indexed graph's files, if entry.json names exactly the files expected, both are plain files (no
  * symbolic link out of the entry) and the data file has the recorded size.
  */
-async function indexedFiles(
+function indexedFiles(
   dir: string,
   f: IndexedFiles | undefined,
   names: { model: string; data: string },
-): Promise<OptimizedStage | undefined> {
+): OptimizedStage | undefined {
   if (!f || f.model !== names.model || f.data !== names.data) return undefined;
   if (!CRC32.test(String(f.modelChecksum)) || !CRC32.test(String(f.dataChecksum))) return undefined;
   const modelPath = join(dir, f.model);
   const dataPath = join(dir, f.data);
   if (!integrity.isPlainFile(modelPath) || !integrity.isPlainFile(dataPath)) return undefined;
-  if ((await stat(dataPath)).size !== f.dataBytes) return undefined;
+  if (statSync(dataPath).size !== f.dataBytes) return undefined;
   return {
     modelPath,
     modelChecksum: f.modelChecksum,
@@ -258,14 +258,14 @@ async function loadEntry(dir: string, key: string, stageCount: number): Promise<
     const buildId = String(json.buildId ?? "");
     const stages: OptimizedStage[] = [];
     for (const [i, s] of json.stages.entries()) {
-      const found = await indexedFiles(dir, s, stageFileNames(i));
+      const found = indexedFiles(dir, s, stageFileNames(i));
       if (!found) return undefined;
       stages.push(found);
     }
     if (!json.whole) return { dir, key, buildId, stages };
     // An entry from before whole graphs were laid out in execution order is rebuilt.
     if (json.whole.layout !== EXECUTION_ORDER) return undefined;
-    const whole = await indexedFiles(dir, json.whole, WHOLE_FILES);
+    const whole = indexedFiles(dir, json.whole, WHOLE_FILES);
     return whole ? { dir, key, buildId, stages, whole } : undefined;
   } catch {
     return undefined;
