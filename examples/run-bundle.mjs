@@ -5,7 +5,7 @@
 import { createRuntime, loadModel } from "cicada-node";
 
 const bundleDir = process.argv[2] ?? "bundle";
-const runtime = await createRuntime(); // stage worker threads; they start in the background
+const runtime = await createRuntime(); // starts nothing yet: workers start when a load needs one
 try {
   const model = await loadModel(runtime, bundleDir, { strategy: "cicada" }); // returns at once
   // Inputs are a record of input name → { dtype, dims, data }: `data` is the typed array of `dtype`
@@ -20,5 +20,5 @@ try {
   console.log(cold ? "cold start" : "warm");
   await model.dispose(); // frees the model's sessions and buffers
 } finally {
-  await runtime.close(); // stops the worker threads: the process can exit
+  await runtime.close(); // waits for background work, stops any worker: the process can exit
 }
