@@ -9,6 +9,7 @@ import { MANIFEST_FILE } from "../../format/manifest.js";
 import { agrees, compareTensors, describeSimilarity, type Similarity } from "../../metrics/similarity.js";
 import { readOnnxFile } from "../../format/onnx-io.js";
 import { graphInputsOf } from "../../importer/graph-inputs.js";
+import { ensureModelBundle } from "../../bench/model-cache.js";
 import type { HostTensor } from "../../runtime/host-tensor.js";
 import { randomInputs, readInputsFile, tensorsToJson, validateInputs } from "../../runtime/model-inputs.js";
 import { runEager, runSequential, type ReferenceRun } from "../../runtime/reference-runner.js";
@@ -16,7 +17,7 @@ import { choiceFlag, intFlag } from "../flags.js";
 import { loadModel, prepareModel, type LoadOptions, type PlanName } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
 import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
-import { UNITS, unitTimes, utilization } from "../../metrics/trace.js";
+import { UNITS, unionLength, unitTimes, utilization } from "../../metrics/trace.js";
 import { ganttSvg } from "../../metrics/gantt.js";
 import { writeFileAtomic } from "../../format/atomic-output.js";
 import { stageTable } from "../format-table.js";
@@ -88,14 +89,20 @@ export async function runPipelined(
       strategy,
       outputs: run.outputs,
       totalMs,
-      createMs: pipeline.units.L.workMs + pipeline.units.A.workMs,
+      // Wall time during which some stage was being built: with the WeightDecoupler L and A overlap, and
+      // their summed work could exceed the whole cold start.
+      createMs: unionLength(run.trace.events.filter((e) => e.unit === "L" || e.unit === "A")),
       runMs: pipeline.units.E.workMs,
       stages: Array.from({ length: count }, (_, i) => ({
         stage: i,
         readMs: stageMs("R", i),
         createMs: stageMs("L", i) + stageMs("A", i),
         runMs: stageMs("E", i),
-        weightBytes: bundle.manifest.stages[i]?.weights.length ?? 0,
+        // The whole plan's one session holds every stage's weights.
+        weightBytes:
+          model.plan === "whole"
+            ? bundle.manifest.totalWeightBytes
+            : (bundle.manifest.stages[i]?.weights.length ?? 0),
       })),
     };
     return { result, pipeline };
@@ -181,7 +188,7 @@ export function registerRun(program: Command): void {
     )
     .option(
       "--plan <p>",
-      "cicada: auto (whole model when its weights are resident, else the pipeline), pipeline or whole",
+      "cicada: auto (MiniLoader's whole-model graph when it has one: models up to a quarter of memory; else the stages' pipeline), pipeline or whole",
       "auto",
     )
     .option("--json", "machine-readable output (timings, output names and shapes; values: --outputs)")
@@ -189,8 +196,17 @@ export function registerRun(program: Command): void {
       const strategy = choiceFlag("--strategy", opts.strategy, RUN_STRATEGIES);
       const plan = choiceFlag("--plan", opts.plan, ["auto", "pipeline", "whole"] as const);
       const seed = intFlag("--seed", opts.seed, 0, 2 ** 31 - 1);
-      const bundle = isBundle(target) ? await openBundle(target) : undefined;
-      if (!bundle && !existsSync(target)) throw new CicadaError("E_USAGE", `run: ${target} does not exist`);
+      if (!isBundle(target) && !existsSync(target))
+        throw new CicadaError("E_USAGE", `run: ${target} does not exist`);
+      // A strategy that needs a bundle gets one: the model is imported into the cache (once).
+      const bundleDir = isBundle(target)
+        ? target
+        : strategy === "eager"
+          ? undefined
+          : await ensureModelBundle(target, (phase, done, total) => {
+              if (done === total) process.stderr.write(`run: ${phase} of ${target} into the cache done\n`);
+            });
+      const bundle = bundleDir ? await openBundle(bundleDir) : undefined;
       const reference = opts.reference ?? (bundle ? bundle.manifest.model.source : target);
       const inputSpecs = bundle ? bundle.manifest.inputs : graphInputsOf((await readOnnxFile(target)).model);
       const feeds: Record<string, HostTensor> = opts.inputs
@@ -200,25 +216,15 @@ export function registerRun(program: Command): void {
 
       let result: ReferenceRun;
       let pipeline: PipelineFacts | undefined;
-      if (bundle && strategy !== "sequential") {
+      if (strategy === "sequential") {
+        result = await runSequential(bundle!, feeds);
+      } else if (bundle) {
         ({ result, pipeline } = await runPipelined(bundle, strategy, feeds, opts.gantt, {
           prepack: opts.prepack ?? false,
           plan,
         }));
-      } else if (strategy === "sequential") {
-        if (!bundle)
-          throw new CicadaError(
-            "E_USAGE",
-            `run: --strategy sequential needs a bundle; import ${target} first (cicada import)`,
-          );
-        result = await runSequential(bundle, feeds);
-      } else if (strategy === "eager") {
-        result = await runEager(target, feeds);
       } else {
-        throw new CicadaError(
-          "E_USAGE",
-          `run: --strategy ${strategy} needs a bundle; import ${target} first (cicada import)`,
-        );
+        result = await runEager(target, feeds);
       }
 
       const outputs = Object.entries(result.outputs).map(([name, t]) => ({
