@@ -26,7 +26,8 @@ export const MAX_RANK = 32;
 
 const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
 
-const INT_RANGES: Partial<Record<DTypeName, [number, number]>> = {
+/** The value range of each integer type held in a JS number (64-bit types are BigInt: BIG_RANGES). */
+export const INT_RANGES: Partial<Record<DTypeName, [number, number]>> = {
   int8: [-128, 127],
   uint8: [0, 255],
   int16: [-32768, 32767],

@@ -9,6 +9,7 @@ import { CicadaError } from "../errors.js";
 import type { TensorSpec } from "../format/manifest.js";
 import type { DTypeName } from "../format/onnx-types.js";
 import { typedArrayFor, type HostTensor, type TensorData } from "../runtime/host-tensor.js";
+import { INT_RANGES as TENSOR_JSON_INT_RANGES } from "../runtime/tensor-json.js";
 import {
   DATATYPE_OF,
   dtypeOfDatatype,
@@ -39,13 +40,9 @@ export interface ModelSignature {
 /** Datatypes JSON cannot carry: they travel only as binary data. */
 const BINARY_ONLY = new Set<DTypeName>(["float16", "bfloat16", "string"]);
 
+/** Integer ranges of JSON data: 64-bit integers arrive as JSON numbers, exact up to 2^53. */
 const INT_RANGES: Partial<Record<DTypeName, [number, number]>> = {
-  int8: [-128, 127],
-  uint8: [0, 255],
-  int16: [-32768, 32767],
-  uint16: [0, 65535],
-  int32: [-(2 ** 31), 2 ** 31 - 1],
-  uint32: [0, 2 ** 32 - 1],
+  ...TENSOR_JSON_INT_RANGES,
   int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
   uint64: [0, Number.MAX_SAFE_INTEGER],
 };
