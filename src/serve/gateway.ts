@@ -2,7 +2,9 @@
 // of the pool. An infer request is queued and handed to an instance by the dispatcher as the policy says;
 // its answer goes back as the instance gave it (status, body, the cold-start headers), with the gateway's
 // own `x-cicada-instance` (who served it) and `x-cicada-queue-ms` (how long it waited for an instance).
-// When an instance dies mid-request the client gets a 502 naming it; nothing waits past --timeout-ms. Like
+// When an instance dies mid-request the client gets a 502 naming it; nothing waits past --timeout-ms. The
+// bodies still arriving share one budget (--max-receiving-bytes, request-body.ts's ReceivingBudget, as an
+// instance's do): past it a body is answered 503 E_SERVER_BUSY with Retry-After before it is read. Like
 // the instance's core, the gateway is a pure `handle(Request) → Response`; node-adapter.ts serves it.
 import { readFileSync } from "node:fs";
 import { CicadaError, isCicadaError, type ErrorCode } from "../errors.js";
@@ -12,7 +14,7 @@ import type { Dispatcher } from "./gateway-dispatch.js";
 import { statusOf } from "./inference-protocol.js";
 import type { InstancePool } from "./instance-pool.js";
 import type { MemoryLedger } from "./pool-memory.js";
-import { readBody } from "./request-body.js";
+import { readBody, ReceivingBudget, receivingBudgetBytes } from "./request-body.js";
 
 /** What the gateway fronts. */
 export interface GatewayParts {
@@ -22,8 +24,36 @@ export interface GatewayParts {
   /** The served models, by name. */
   models: ReadonlyMap<string, Manifest>;
   maxBodyBytes: number;
+  /**
+   * Bytes all request bodies still arriving may hold together (503 E_SERVER_BUSY past it; at least
+   * `maxBodyBytes`); default RECEIVING_BODIES (4) × `maxBodyBytes`.
+   */
+  maxReceivingBytes?: number;
   /** Facts about the platform reported by `GET /v2/cicada/platform` (policy, strategy, limits). */
   describe: Record<string, unknown>;
+}
+
+/** What a running gateway keeps beside its parts: the budget of bodies being received and their count. */
+interface Gateway extends GatewayParts {
+  readonly budget: ReceivingBudget;
+  /** Infer requests whose body is still arriving. */
+  receiving: number;
+}
+
+/**
+ * The budget of bodies being received: `maxReceivingBytes`, else RECEIVING_BODIES (4) × `maxBodyBytes`;
+ * E_USAGE when it is smaller than `maxBodyBytes` (a body of the largest size accepted could never be
+ * received).
+ */
+export function gatewayBudget(maxBodyBytes: number, maxReceivingBytes?: number): ReceivingBudget {
+  const bytes = receivingBudgetBytes(maxBodyBytes, maxReceivingBytes);
+  if (!(bytes >= maxBodyBytes)) {
+    throw new CicadaError(
+      "E_USAGE",
+      `--max-receiving-bytes (${bytes}) is smaller than --max-body-bytes (${maxBodyBytes}): a body of the largest size accepted could never be received`,
+    );
+  }
+  return new ReceivingBudget(bytes);
 }
 
 /** The gateway's statuses for the platform's own codes; every other code as an instance answers it. */
@@ -48,7 +78,9 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 function errorJson(e: unknown): Response {
   const code = isCicadaError(e) ? e.code : "E_INTERNAL";
   const message = isCicadaError(e) ? e.message : `internal error: ${(e as Error).message ?? String(e)}`;
-  return json(gatewayStatus(e), { error: message, code }, { "x-cicada-error": code });
+  // A busy gateway says when to retry, as an instance does (an instance's own Retry-After passes through).
+  const retry: Record<string, string> = code === "E_SERVER_BUSY" ? { "retry-after": "1" } : {};
+  return json(gatewayStatus(e), { error: message, code }, { ...retry, "x-cicada-error": code });
 }
 
 /** Headers of a client's request passed on to the instance, and of the instance's reply passed back. */
@@ -66,7 +98,7 @@ const REPLY_HEADERS = [
 type Route = [
   string,
   RegExp,
-  (parts: GatewayParts, request: Request, match: string[]) => Promise<Response> | Response,
+  (g: Gateway, request: Request, match: string[]) => Promise<Response> | Response,
 ];
 
 const MODEL = "/v2/models/([^/]+)(?:/versions/[^/]+)?";
@@ -116,10 +148,20 @@ async function metadata(g: GatewayParts, name: string): Promise<Response> {
   return new Response(r.body, { status: r.status, headers: { "content-type": "application/json" } });
 }
 
-async function infer(g: GatewayParts, request: Request, name: string): Promise<Response> {
+async function infer(g: Gateway, request: Request, name: string): Promise<Response> {
   const received = now();
   known(g, name);
-  const body = await readBody(request, g.maxBodyBytes);
+  // The body holds its room in the budget while it arrives (its declared length before any byte is read);
+  // the room is given back once it is read, or here when reading fails (readBody releases it then).
+  const lease = g.budget.lease();
+  let body: Uint8Array;
+  g.receiving++;
+  try {
+    body = await readBody(request, g.maxBodyBytes, undefined, lease);
+  } finally {
+    g.receiving--;
+    lease.release();
+  }
   const headers: Record<string, string> = {};
   for (const h of REQUEST_HEADERS) {
     const v = request.headers.get(h);
@@ -156,11 +198,14 @@ function index(g: GatewayParts) {
 }
 
 /** `GET /v2/cicada/platform`: the instances, their lifecycle and memory, the queue, the counters. */
-export function platformState(g: GatewayParts) {
+function platformState(g: Gateway) {
   const MiB = 2 ** 20;
   return {
     ...g.describe,
     queued: g.dispatcher.queued,
+    receiving: g.receiving,
+    receivingBytes: g.budget.held,
+    maxReceivingBytes: g.budget.limitBytes,
     stats: g.dispatcher.stats,
     memory: {
       hostBytes: g.ledger.hostBytes(),
@@ -187,6 +232,11 @@ export function platformState(g: GatewayParts) {
  * the code in `x-cicada-error`), as an instance does.
  */
 export function createGateway(parts: GatewayParts): (request: Request) => Promise<Response> {
+  const g: Gateway = {
+    ...parts,
+    budget: gatewayBudget(parts.maxBodyBytes, parts.maxReceivingBytes),
+    receiving: 0,
+  };
   return async (request) => {
     try {
       const url = new URL(request.url);
@@ -198,7 +248,7 @@ export function createGateway(parts: GatewayParts): (request: Request) => Promis
         pathMatched = true;
         if (method !== request.method) continue;
         return await run(
-          parts,
+          g,
           request,
           m.map((s) => (s === undefined ? s : decodeURIComponent(s))),
         );

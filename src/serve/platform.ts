@@ -9,7 +9,7 @@ import { openBundle } from "../format/bundle.js";
 import type { Manifest } from "../format/manifest.js";
 import type { StrategyName } from "../runtime/strategy.js";
 import { Dispatcher } from "./gateway-dispatch.js";
-import { createGateway } from "./gateway.js";
+import { createGateway, gatewayBudget } from "./gateway.js";
 import { InstancePool } from "./instance-pool.js";
 import { listen, type NodeServer } from "./node-adapter.js";
 import { createPolicy, DEFAULT_POLICY_CONFIG, type PolicyConfig, type PolicyName } from "./policies.js";
@@ -27,6 +27,11 @@ export interface PlatformOptions {
   maxQueue: number;
   timeoutMs: number;
   maxBodyBytes: number;
+  /**
+   * Bytes all request bodies still arriving at the gateway may hold together (--max-receiving-bytes: 503
+   * E_SERVER_BUSY past it; at least `maxBodyBytes`). Default: RECEIVING_BODIES (4) × `maxBodyBytes`.
+   */
+  maxReceivingBytes?: number;
   /** Stage worker threads per instance. */
   workers?: number;
   /** Cache root of the instances (not shared-weights, whose cache is on tmpfs). */
@@ -73,6 +78,7 @@ async function manifestsOf(bundles: string[]): Promise<Map<string, Manifest>> {
 
 /** Starts the pool, then the gateway; resolves once the gateway listens. */
 export async function startPlatform(o: PlatformOptions): Promise<Platform> {
+  gatewayBudget(o.maxBodyBytes, o.maxReceivingBytes); // E_USAGE now, before any instance starts
   const models = await manifestsOf(o.bundles);
   const config = { ...DEFAULT_POLICY_CONFIG, ...o.policyConfig };
   const policy = createPolicy(o.policy, o.strategy, config);
@@ -133,6 +139,7 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
       ledger,
       models,
       maxBodyBytes: o.maxBodyBytes,
+      ...(o.maxReceivingBytes !== undefined ? { maxReceivingBytes: o.maxReceivingBytes } : {}),
       describe: {
         policy: o.policy,
         strategy: o.strategy,

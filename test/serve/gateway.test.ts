@@ -69,9 +69,14 @@ test("infer through the gateway: cold then warm on the same instance, equal to e
   );
   const state = (await (await fetch(`${url}/v2/cicada/platform`)).json()) as {
     policy: string;
+    receiving: number;
+    receivingBytes: number;
+    maxReceivingBytes: number;
     instances: { id: string; state: string; served: number; memory: { pssBytes: number } | null }[];
   };
   assert.equal(state.policy, "keep-alive");
+  // The budget of bodies being received: 4 x --max-body-bytes by default, nothing held between requests.
+  assert.deepEqual([state.receiving, state.receivingBytes, state.maxReceivingBytes], [0, 0, 4 << 20]);
   const served = state.instances.find((i) => i.id === first)!;
   assert.equal(served.state, "idle");
   assert.equal(served.served, 2);

@@ -10,8 +10,10 @@ import { CicadaError } from "../../errors.js";
 import { openBundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { STRATEGIES } from "../../runtime/strategy.js";
+import { gatewayBudget } from "../../serve/gateway.js";
 import { startPlatform } from "../../serve/platform.js";
 import { POLICIES } from "../../serve/policies.js";
+import { RECEIVING_BODIES } from "../../serve/request-body.js";
 import { findZooModel } from "../../zoo/registry.js";
 import { choiceFlag, intFlag, positiveFlag } from "../flags.js";
 
@@ -122,6 +124,7 @@ interface Flags extends PlatformFlags {
   host: string;
   port: string;
   maxBodyBytes: string;
+  maxReceivingBytes?: string;
 }
 
 const say = (line: string) => process.stderr.write(`cicada platform: ${line}\n`);
@@ -138,13 +141,22 @@ export function registerPlatform(program: Command): void {
       .option("--strategy <s>", `cold-start strategy of the instances: ${STRATEGIES.join(", ")}`, "cicada")
       .option("--host <addr>", "address of the gateway (loopback by default)", "127.0.0.1")
       .option("--port <n>", "port of the gateway (0: an ephemeral port, printed on stdout)", "8080")
-      .option("--max-body-bytes <n>", "largest request body (413 past it)", String(64 << 20)),
+      .option("--max-body-bytes <n>", "largest request body (413 past it)", String(64 << 20))
+      .option(
+        "--max-receiving-bytes <n>",
+        `bytes all request bodies still arriving at the gateway may hold together (503 past it; default ${RECEIVING_BODIES} × --max-body-bytes)`,
+      ),
   ).action(async (f: Flags) => {
     const common = parsePlatformFlags(f);
     const policy = choiceFlag("--policy", f.policy, POLICIES);
     const strategy = choiceFlag("--strategy", f.strategy, STRATEGIES);
     const port = intFlag("--port", f.port, 0, 65535);
     const maxBodyBytes = intFlag("--max-body-bytes", f.maxBodyBytes, 1);
+    const maxReceivingBytes =
+      f.maxReceivingBytes === undefined
+        ? undefined
+        : intFlag("--max-receiving-bytes", f.maxReceivingBytes, 1);
+    gatewayBudget(maxBodyBytes, maxReceivingBytes); // E_USAGE before any model is generated or opened
     const models = await resolveModels(f.models, say);
     const platform = await startPlatform({
       ...common,
@@ -153,6 +165,7 @@ export function registerPlatform(program: Command): void {
       strategy,
       policyConfig: { ttlMs: common.ttlS * 1000 },
       maxBodyBytes,
+      ...(maxReceivingBytes !== undefined ? { maxReceivingBytes } : {}),
       host: f.host,
       port,
       log: say,
