@@ -4,6 +4,7 @@
 // strategy.ts); the pipeline loop below is the same for all of them: L, R, A per stage as the strategy
 // says, E_i after A_i and E_{i-1}, every unit task recorded on one clock.
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { readFile } from "node:fs/promises";
 import { CicadaError, isCicadaError } from "../errors.js";
@@ -322,8 +323,10 @@ class ModelHandle implements LoadedModel {
       try {
         return await primary();
       } catch (e) {
-        // Only onnxruntime refusing the file is bypassed, not a worker that died meanwhile.
-        if (!isCicadaError(e, "E_RUNTIME") || !e.message.includes(CREATE_FAILED)) throw e;
+        // Only onnxruntime refusing the file is bypassed: not a worker that died meanwhile, nor a file
+        // that a failed check evicted from under the creation (the caller reports the checksum).
+        if (!isCicadaError(e, "E_RUNTIME") || !e.message.includes(CREATE_FAILED) || !existsSync(form))
+          throw e;
         unloadable.add(form);
         process.emitWarning(
           `onnxruntime cannot load its own optimised graph ${form} (${e.message}); stage ${slot.index} is built from the bundle's graph instead`,

@@ -200,7 +200,7 @@ for (const strategy of ["mini", "cicada"] as const) {
   });
 }
 
-test("cicada's auto plan runs the whole model; weights evicted are retrieved in execution order while it runs", async () => {
+test("cicada's auto plan runs the whole model; on the workers, weights evicted are retrieved in execution order while it runs", async (t) => {
   // Over a megabyte of weights, so that the residency probe is meaningful.
   const dir = join(root, "mlp");
   const source = await writeMlp(dir, 4, 512);
@@ -209,8 +209,16 @@ test("cicada's auto plan runs the whole model; weights evicted are retrieved in 
   await prepareModel(runtime, bundleDir, "cicada");
   const feeds = inputX(1, 512);
   const eager = await runEager(source, feeds);
-  const check = async () => {
-    const model = await loadModel(runtime, bundleDir, { strategy: "cicada" });
+  // The retrieval unit runs where sessions live on the workers; the default runtime runs this verified
+  // whole graph on the calling thread, where execution faults the weights in (checked below).
+  const workers = await createRuntime({
+    cacheRoot: runtime.cacheRoot,
+    intraOpNumThreads: 1,
+    executor: "workers",
+  });
+  t.after(() => workers.close());
+  const check = async (on = workers) => {
+    const model = await loadModel(on, bundleDir, { strategy: "cicada" });
     assert.equal(model.plan, "whole");
     const { outputs, trace } = await model.run(feeds);
     await model.dispose();
@@ -232,6 +240,8 @@ test("cicada's auto plan runs the whole model; weights evicted are retrieved in 
     (await readFile(whole)).byteLength,
     "the whole data file, retrieved once",
   );
+  await evictFiles(files);
+  assert.deepEqual(await check(runtime), [], "inline: no retrieval of ours, the faults read the weights");
 });
 
 test("cicada's whole plan never trusts a corrupt whole-model graph: that request fails, the retry rebuilds", async () => {
