@@ -2,7 +2,6 @@
 // Lambda): the runtime started once (worker threads with onnxruntime initialised), the bundles opened and
 // prepared for the strategy, the protocol core over them. All of it happens before the first request, so
 // that no request's clock includes it; a request then pays only for the model's own cold start.
-import { CicadaError } from "../errors.js";
 import { createRuntime, type Runtime } from "../runtime/runtime.js";
 import type { StrategyName } from "../runtime/strategy.js";
 import { createInferenceServer, type InferenceServer } from "./inference-protocol.js";
@@ -57,13 +56,8 @@ export interface FunctionInstance {
 
 /** Starts an instance: runtime, bundles opened and prepared, core. Nothing is loaded until asked. */
 export async function startInstance(options: InstanceOptions): Promise<FunctionInstance> {
+  // E_USAGE now, before the runtime starts, if the budget could never hold the largest body.
   const maxReceivingBytes = receivingBudgetBytes(options.maxBodyBytes, options.maxReceivingBytes);
-  if (!(maxReceivingBytes >= options.maxBodyBytes)) {
-    throw new CicadaError(
-      "E_USAGE",
-      `--max-receiving-bytes (${maxReceivingBytes}) is smaller than --max-body-bytes (${options.maxBodyBytes}): a body of the largest size accepted could never be received`,
-    );
-  }
   const runtime = await createRuntime({
     // A server's event loop must not block in onnxruntime: sessions live on the stage workers.
     executor: "workers",

@@ -46,14 +46,7 @@ interface Gateway extends GatewayParts {
  * received).
  */
 export function gatewayBudget(maxBodyBytes: number, maxReceivingBytes?: number): ReceivingBudget {
-  const bytes = receivingBudgetBytes(maxBodyBytes, maxReceivingBytes);
-  if (!(bytes >= maxBodyBytes)) {
-    throw new CicadaError(
-      "E_USAGE",
-      `--max-receiving-bytes (${bytes}) is smaller than --max-body-bytes (${maxBodyBytes}): a body of the largest size accepted could never be received`,
-    );
-  }
-  return new ReceivingBudget(bytes);
+  return new ReceivingBudget(receivingBudgetBytes(maxBodyBytes, maxReceivingBytes));
 }
 
 /** The gateway's statuses for the platform's own codes; every other code as an instance answers it. */

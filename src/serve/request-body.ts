@@ -53,9 +53,20 @@ export function bodyTooSlow(
 /** The default --max-receiving-bytes is room for this many bodies of --max-body-bytes at once. */
 export const RECEIVING_BODIES = 4;
 
-/** A server's budget of bytes in bodies being received: `maxReceivingBytes`, else 4 × `maxBodyBytes`. */
+/**
+ * A server's budget of bytes in bodies being received: `maxReceivingBytes`, else 4 × `maxBodyBytes`;
+ * E_USAGE when it is smaller than `maxBodyBytes` (a body of the largest size accepted could never be
+ * received).
+ */
 export function receivingBudgetBytes(maxBodyBytes: number, maxReceivingBytes?: number): number {
-  return maxReceivingBytes ?? RECEIVING_BODIES * maxBodyBytes;
+  const bytes = maxReceivingBytes ?? RECEIVING_BODIES * maxBodyBytes;
+  if (!(bytes >= maxBodyBytes)) {
+    throw new CicadaError(
+      "E_USAGE",
+      `--max-receiving-bytes (${bytes}) is smaller than --max-body-bytes (${maxBodyBytes}): a body of the largest size accepted could never be received`,
+    );
+  }
+  return bytes;
 }
 
 /**
