@@ -24,6 +24,7 @@ import { isStrategy, STRATEGIES, type StrategyName } from "../../runtime/strateg
 import { writeBenchReport } from "../../report/bench-report.js";
 import { findZooModel } from "../../zoo/registry.js";
 import { choiceFlag, intFlag } from "../flags.js";
+import { processChart } from "../../report/process-chart.js";
 import { formatBytes, table } from "../format-table.js";
 import { COSINE_THRESHOLD } from "./run.js";
 
@@ -302,8 +303,9 @@ export function registerBench(program: Command): void {
           else process.stdout.write(summaries.map(formatProcessSummary).join("\n"));
           if (staging) {
             await writeResults(staging.path, json, raws);
+            await writeFile(join(staging.path, "process.svg"), processChart(summaries));
             await staging.commit();
-            say(`wrote ${staging.destination} (cicada report does not chart the process scenario yet)`);
+            say(`wrote ${staging.destination} (bench.json, raw/, process.svg)`);
           }
           const wrong = summaries.flatMap((s) =>
             s.results
