@@ -29,7 +29,7 @@ const PARTS = [
 ] as const;
 
 const LABEL_WIDTH = 150;
-const RATIO_WIDTH = 70;
+const RATIO_WIDTH = 96;
 
 function panelOf(s: ProcessBenchSummary, maxMs: number): Panel {
   return (box: Box) => {
