@@ -18,7 +18,7 @@ import {
   type Bundle,
 } from "../format/bundle.js";
 import { fileCrc32 } from "../format/checksum.js";
-import { asCacheError } from "../format/fs-errors.js";
+import { asCacheError, ensureSpace } from "../format/fs-errors.js";
 import { cleanStaleStaging, holdStaging, releaseStaging, stagingPathFor } from "../format/staging.js";
 import * as integrity from "./file-integrity.js";
 import { writeFileAtomic } from "../format/atomic-output.js";
@@ -318,6 +318,14 @@ export async function ensureOptimizedStages(
   } catch (e) {
     throw await asCacheError(e, dir);
   }
+  // The disk it needs, before anything is written: every stage's optimised weights, and the whole
+  // graph's copy of them when the model gets one (onnxruntime's layouts are about the weights' size).
+  const wholeToo = bundle.manifest.totalWeightBytes <= wholeModelMaxBytes();
+  await ensureSpace(
+    miniLoaderDir(cacheRoot),
+    bundle.manifest.totalWeightBytes * (wholeToo ? 2 : 1),
+    `MiniLoader's cache entry for ${bundle.dir}`,
+  );
   const tmp = stagingPathFor(dir);
   holdStaging(tmp);
   try {

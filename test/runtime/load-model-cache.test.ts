@@ -3,16 +3,18 @@
 // next cold start uses it on the calling thread. A cache that cannot be written never fails a request.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openBundle } from "../../src/format/bundle.js";
 import { importModel } from "../../src/importer/import-model.js";
 import { similarity } from "../../src/metrics/similarity.js";
-import { loadModel } from "../../src/runtime/load-model.js";
+import { isCicadaError } from "../../src/errors.js";
+import { loadModel, prepareModel } from "../../src/runtime/load-model.js";
 import { findOptimizedStages } from "../../src/runtime/miniloader.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
+import { mountTmpfs } from "../format/tmpfs.js";
 import { inputX, writeMlp } from "../importer/tiny-models.js";
 
 const root = await mkdtemp(join(tmpdir(), "cicada-cache-"));
@@ -73,5 +75,37 @@ test("a cache that cannot be written: every cold start still answers, the build 
     );
   } finally {
     process.off("warning", onWarning);
+  }
+});
+
+test("MiniLoader's build on a disk without room for it: E_NO_SPACE before writing; cicada still answers", async (t) => {
+  const fs = await mountTmpfs(256 << 10);
+  if ("skip" in fs) return t.skip(fs.skip);
+  try {
+    // 512 KiB of weights: the entry needs twice that (stages and the whole graph), the disk has 256 KiB.
+    const wideSource = await writeMlp(join(root, "wide"), 2, 256);
+    const wide = join(root, "wide.bundle");
+    await importModel(wideSource, wide, { stages: 2 });
+    const wideFeeds = inputX(3, 256);
+    const wideExpected = (await runEager(wideSource, wideFeeds)).outputs.y!;
+    const cache = join(fs.dir, "cache");
+    const runtime = await createRuntime({ cacheRoot: cache, intraOpNumThreads: 1 });
+    try {
+      await assert.rejects(prepareModel(runtime, wide, "cicada"), (e: unknown) => {
+        assert.ok(isCicadaError(e, "E_NO_SPACE"), String(e));
+        assert.match(e.message, /MiniLoader's cache entry for .*needs [\d,]+ bytes/);
+        return true;
+      });
+      // The build after the answer fails the same way: only a warning; the answer is right.
+      const model = await loadModel(runtime, wide, { strategy: "cicada" });
+      const run = await model.run(wideFeeds);
+      await model.dispose();
+      assert.ok(similarity(run.outputs.y!.data, wideExpected.data).cosine >= 0.99999);
+    } finally {
+      await runtime.close();
+    }
+    assert.deepEqual(await readdir(join(cache, "miniloader")).catch(() => []), [], "nothing written");
+  } finally {
+    await fs.unmount();
   }
 });
