@@ -304,8 +304,10 @@ class ModelHandle implements LoadedModel {
 
   /** L or A from a derived graph file that onnxruntime maps; its files are watched for changes. */
   private async createMapped(slot: StageSlot, unit: Unit, files: string[], bytes = 0): Promise<void> {
+    // Taken before the creation, so that a file rewritten while onnxruntime reads it is noticed too.
+    const identities = identitiesOf(files);
     await this.create(slot, unit, { path: files[0]! }, this.mapped, bytes);
-    this.mappedFiles.set(slot.index, identitiesOf(files));
+    this.mappedFiles.set(slot.index, identities);
   }
 
   /**
