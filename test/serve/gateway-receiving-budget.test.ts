@@ -15,7 +15,13 @@ import type { Platform } from "../../src/serve/platform.js";
 import { cicada } from "../support/cli.js";
 import { testPlatform } from "./platform-fixtures.js";
 import { openRequest, rawExchange, until } from "./server-process.js";
-import { assertMatchesEager, jsonRequest, tinyBundles, type InferJson } from "./serve-fixtures.js";
+import {
+  assertBusyRefusals,
+  assertMatchesEager,
+  jsonRequest,
+  tinyBundles,
+  type InferJson,
+} from "./serve-fixtures.js";
 
 const MiB = 1 << 20;
 const fx = await tinyBundles("gateway-budget", { "tiny-resnet": 2 });
@@ -70,36 +76,8 @@ test(
     assert.equal(s.receivingBytes, 3 * MiB, "each holds its declared length");
     assert.equal(s.queued, 0, "a body still arriving is not queued");
 
-    // A fourth large body, declared: refused from its headers, before any byte of it is read.
-    const declared = await rawExchange(platform.port, [head(`Content-Length: ${MiB}`)], {
-      timeoutMs: 10_000,
-    });
-    assert.equal(declared.status, 503, declared.body.toString());
-    assert.equal(declared.headers["retry-after"], "1");
-    assert.equal(declared.headers["x-cicada-error"], "E_SERVER_BUSY");
-    const refusal = JSON.parse(declared.body.toString()) as { error: string; code: string };
-    assert.equal(refusal.code, "E_SERVER_BUSY");
-    assert.match(
-      refusal.error,
-      new RegExp(
-        `receiving ${3 * MiB} bytes .*declared ${MiB} bytes .*budget of ${budget} bytes \\(--max-receiving-bytes\\); retry later`,
-      ),
-    );
-
-    // Chunked: no length to judge from, so it is refused once the bytes it streamed pass the room left.
-    const chunk = Buffer.alloc(64 * 1024, 0x20);
-    const chunks = Array.from({ length: 16 }, () =>
-      Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]),
-    );
-    const chunked = await rawExchange(platform.port, [head("Transfer-Encoding: chunked"), ...chunks], {
-      gapMs: 20,
-      timeoutMs: 10_000,
-    });
-    assert.equal(chunked.status, 503, chunked.body.toString());
-    assert.equal(chunked.headers["retry-after"], "1");
-    const streamed = JSON.parse(chunked.body.toString()) as { error: string; code: string };
-    assert.equal(streamed.code, "E_SERVER_BUSY");
-    assert.match(streamed.error, /this body, \d+ bytes so far, would take \d+ more/);
+    // A fourth large body (declared, then chunked): refused 503 E_SERVER_BUSY, its room never taken.
+    await assertBusyRefusals(platform.port, head, 3 * MiB, MiB, budget);
     await until("the refused bodies to give their room back", async () => {
       const now = await state();
       return now.receiving === 3 && now.receivingBytes === 3 * MiB;

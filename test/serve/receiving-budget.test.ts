@@ -13,7 +13,13 @@ import { randomInputs } from "../../src/runtime/model-inputs.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { cicada } from "../support/cli.js";
 import { openRequest, rawExchange, startServer, stopAll, until } from "./server-process.js";
-import { assertMatchesEager, jsonRequest, tinyBundles, type InferJson } from "./serve-fixtures.js";
+import {
+  assertBusyRefusals,
+  assertMatchesEager,
+  jsonRequest,
+  tinyBundles,
+  type InferJson,
+} from "./serve-fixtures.js";
 
 const MiB = 1 << 20;
 const fx = await tinyBundles("budget", { "tiny-resnet": 2 });
@@ -77,34 +83,8 @@ test(
     assert.equal(info.receivingBytes, 3 * MiB, "each holds its declared length");
     assert.equal(info.models[0]!.queued, 0, "a body still arriving holds no queue place");
 
-    // A fourth large body, declared: refused from its headers, before any byte of it is read.
-    const declared = await rawExchange(server.port, [head(`Content-Length: ${MiB}`)], { timeoutMs: 10_000 });
-    assert.equal(declared.status, 503, declared.body.toString());
-    assert.equal(declared.headers["retry-after"], "1");
-    assert.equal(declared.headers["x-cicada-error"], "E_SERVER_BUSY");
-    const refusal = JSON.parse(declared.body.toString()) as { error: string; code: string };
-    assert.equal(refusal.code, "E_SERVER_BUSY");
-    assert.match(
-      refusal.error,
-      new RegExp(
-        `receiving ${3 * MiB} bytes .*declared ${MiB} bytes .*budget of ${budget} bytes \\(--max-receiving-bytes\\); retry later`,
-      ),
-    );
-
-    // Chunked: no length to judge from, so it is refused once the bytes it streamed pass the room left.
-    const chunk = Buffer.alloc(64 * 1024, 0x20);
-    const chunks = Array.from({ length: 16 }, () =>
-      Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]),
-    );
-    const chunked = await rawExchange(server.port, [head("Transfer-Encoding: chunked"), ...chunks], {
-      gapMs: 20,
-      timeoutMs: 10_000,
-    });
-    assert.equal(chunked.status, 503, chunked.body.toString());
-    assert.equal(chunked.headers["retry-after"], "1");
-    const streamed = JSON.parse(chunked.body.toString()) as { error: string; code: string };
-    assert.equal(streamed.code, "E_SERVER_BUSY");
-    assert.match(streamed.error, /this body, \d+ bytes so far, would take \d+ more/);
+    // A fourth large body (declared, then chunked): refused 503 E_SERVER_BUSY, its room never taken.
+    await assertBusyRefusals(server.port, head, 3 * MiB, MiB, budget);
     await until("the refused bodies to give their room back", async () => {
       const i = await instance();
       return i.receiving === 3 && i.receivingBytes === 3 * MiB;

@@ -12,6 +12,7 @@ import type { Parameters } from "../../src/serve/protocol-schemas.js";
 import { inferRequestBody } from "../../src/serve/tensor-codec.js";
 import { SeededRandom } from "../../src/util/seeded-random.js";
 import { generateZooModel } from "../../src/zoo/registry.js";
+import { rawExchange } from "./server-process.js";
 
 /** A temp dir with bundles of the named tiny zoo models (`name` → bundle dir) and a cache root. */
 export async function tinyBundles(
@@ -106,4 +107,45 @@ export class SeededChoices {
       ]),
     );
   }
+}
+
+/**
+ * With `held` bytes of bodies being received and a budget of `budget` bytes: a further declared body of
+ * `size` bytes is refused 503 E_SERVER_BUSY from its headers, and a chunked one once its streamed bytes
+ * pass the room left; `head(framing)` is the request head with that framing header. Shared by the
+ * function server's and the gateway's receiving-budget tests.
+ */
+export async function assertBusyRefusals(
+  port: number,
+  head: (framing: string) => string,
+  held: number,
+  size: number,
+  budget: number,
+): Promise<void> {
+  const declared = await rawExchange(port, [head(`Content-Length: ${size}`)], { timeoutMs: 10_000 });
+  assert.equal(declared.status, 503, declared.body.toString());
+  assert.equal(declared.headers["retry-after"], "1");
+  assert.equal(declared.headers["x-cicada-error"], "E_SERVER_BUSY");
+  const refusal = JSON.parse(declared.body.toString()) as { error: string; code: string };
+  assert.equal(refusal.code, "E_SERVER_BUSY");
+  assert.match(
+    refusal.error,
+    new RegExp(
+      `receiving ${held} bytes .*declared ${size} bytes .*budget of ${budget} bytes \\(--max-receiving-bytes\\); retry later`,
+    ),
+  );
+  // Chunked: no length to judge from, so it is refused once the bytes it streamed pass the room left.
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  const chunks = Array.from({ length: 16 }, () =>
+    Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from("\r\n")]),
+  );
+  const chunked = await rawExchange(port, [head("Transfer-Encoding: chunked"), ...chunks], {
+    gapMs: 20,
+    timeoutMs: 10_000,
+  });
+  assert.equal(chunked.status, 503, chunked.body.toString());
+  assert.equal(chunked.headers["retry-after"], "1");
+  const streamed = JSON.parse(chunked.body.toString()) as { error: string; code: string };
+  assert.equal(streamed.code, "E_SERVER_BUSY");
+  assert.match(streamed.error, /this body, \d+ bytes so far, would take \d+ more/);
 }
