@@ -1,6 +1,7 @@
 // Parsing and checking of CLI flag values: every flag that crosses into the program is validated here,
 // with an error that names the flag and says what was expected.
 import { CicadaError } from "../errors.js";
+import { isStrategy, STRATEGIES, type StrategyName } from "../runtime/strategy.js";
 
 /** Parses an integer flag within [min, max]. */
 export function intFlag(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -27,4 +28,28 @@ export function choiceFlag<T extends string>(flag: string, value: string, choice
     throw new CicadaError("E_USAGE", `${flag} must be one of ${choices.join(", ")}, found '${value}'`);
   }
   return value as T;
+}
+
+/** Splits a comma-separated flag value; E_USAGE when it names nothing. */
+export function listFlag(flag: string, value: string): string[] {
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0)
+    throw new CicadaError("E_USAGE", `${flag} must name at least one item, found '${value}'`);
+  return [...new Set(items)];
+}
+
+/** Parses --strategies: each one known (E_USAGE names the valid ones), duplicates dropped. */
+export function parseStrategies(value: string): StrategyName[] {
+  return listFlag("--strategies", value).map((s) => {
+    if (!isStrategy(s)) {
+      throw new CicadaError(
+        "E_USAGE",
+        `--strategies: unknown strategy '${s}'; known: ${STRATEGIES.join(", ")}`,
+      );
+    }
+    return s;
+  });
 }

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { CicadaError, isCicadaError } from "../errors.js";
 import { createOnce, writeOutputDir } from "../format/atomic-output.js";
 import { bundleContentKey, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
-import { crc32Of, fileCrc32 } from "../format/checksum.js";
+import { fileCrc32 } from "../format/checksum.js";
 import { touchEntry, writeOrigin } from "./cache-root.js";
-import { isPlainFile, markVerified, verifyFiles, type CheckedFile } from "./file-integrity.js";
+import { isPlainFile, isVerified, markVerified, verifyFiles, type CheckedFile } from "./file-integrity.js";
 import { cpuSignature } from "./miniloader.js";
 import { ORT_VERSION } from "./ort-version.js";
 
@@ -96,17 +96,6 @@ export async function evictForm(file: CheckedFile): Promise<void> {
   await rm(join(file.path, ".."), { recursive: true, force: true });
 }
 
-/** Throws E_BUNDLE_CHECKSUM unless `bytes` (read from `file`) match its recorded checksum. */
-export function verifyBytes(file: CheckedFile, bytes: Uint8Array): void {
-  const found = crc32Of(bytes);
-  if (found !== file.checksum) {
-    throw new CicadaError(
-      "E_BUNDLE_CHECKSUM",
-      `cache file ${file.path} fails its checksum: expected ${file.checksum}, found ${found}`,
-    );
-  }
-}
-
 /** PISeL's self-contained stage files (stage i: weights embedded) with their checksums, built on first use. */
 export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Promise<CheckedFile[]> {
   const dir = join(cacheRoot, "pisel", bundleKey(bundle));
@@ -160,25 +149,25 @@ export async function sourceModelOf(bundle: Bundle, cacheRoot: string): Promise<
     );
   if (size !== sourceBytes) throw changed(`${size} bytes instead of ${sourceBytes}`);
   const stamps = join(cacheRoot, "sources");
+  const files = [{ path: source, checksum: sourceChecksum }];
+  if (isVerified(stamps, files)) return source;
   await mkdir(stamps, { recursive: true }).catch(() => undefined);
-  await verifyFiles(stamps, [{ path: source, checksum: sourceChecksum }], async () => {}).catch(
-    (e: unknown) => {
-      throw isCicadaError(e, "E_BUNDLE_CHECKSUM") ? changed("other bytes") : e;
-    },
-  );
+  await verifyFiles(stamps, files, async () => {}).catch((e: unknown) => {
+    throw isCicadaError(e, "E_BUNDLE_CHECKSUM") ? changed("other bytes") : e;
+  });
   return source;
 }
 
 /**
  * ort-best's model (graph, then data file, with their checksums): the source optimised once at `all` and
- * saved with external weights, keyed by the source file's identity, the CPU and the runtime.
+ * saved with external weights, keyed by the source's checksum (verified by sourceModelOf), its path (its
+ * external data is resolved beside it), the CPU and the runtime.
  */
 export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Promise<CheckedFile[]> {
   const source = await sourceModelOf(bundle, cacheRoot);
-  const info = await stat(source);
   const key = createHash("sha256")
     .update(
-      `cicada-ort-best-v2|${source}|${info.dev}:${info.ino}|${info.size}|${info.mtimeMs}|${info.ctimeMs}|${ORT_VERSION}|${cpuSignature()}`,
+      `cicada-ort-best-v3|${source}|${bundle.manifest.model.sourceChecksum}|${ORT_VERSION}|${cpuSignature()}`,
     )
     .digest("hex")
     .slice(0, 24);

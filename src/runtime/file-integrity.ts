@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { lstatSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CicadaError } from "../errors.js";
-import { fileChecksumLike } from "../format/checksum.js";
+import { crc32Of, fileChecksumLike } from "../format/checksum.js";
 
 /** A file and the checksum recorded when it was written. */
 export interface CheckedFile {
@@ -102,6 +102,20 @@ export async function verifyFiles(
     );
   }
   markVerified(dir, files);
+}
+
+/**
+ * Throws E_BUNDLE_CHECKSUM unless `bytes`, read whole from `file`, match its recorded crc32: a file used
+ * from memory is verified there, so what is parsed is what was checked.
+ */
+export function verifyBytes(file: CheckedFile, bytes: Uint8Array): void {
+  const found = crc32Of(bytes);
+  if (found !== file.checksum) {
+    throw new CicadaError(
+      "E_BUNDLE_CHECKSUM",
+      `cache file ${file.path} fails its checksum: expected ${file.checksum}, found ${found}`,
+    );
+  }
 }
 
 /** True if `path` is a regular file and not a symbolic link (cache entries hold nothing else). */

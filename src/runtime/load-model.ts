@@ -22,21 +22,22 @@ import {
   ensurePiselStages,
   sourceModelOf,
   evictForm,
-  verifyBytes,
   verifyForm,
 } from "./derived-forms.js";
-import { identitiesOf, identityOrGone } from "./file-integrity.js";
+import { identitiesOf, identityOrGone, verifyBytes } from "./file-integrity.js";
 import type { HostTensor } from "./host-tensor.js";
 import {
   ensureOptimizedStages,
   evictEntry,
   findOptimizedStages,
+  getsWholeGraph,
   isVerified,
   markVerified,
   verifyEntry,
   verifyGraphs,
   wholeModelMaxBytes,
   type MiniLoaderEntry,
+  type OptimizedStage,
 } from "./miniloader.js";
 import { validateInputs } from "./model-inputs.js";
 import { looksResident } from "./residency.js";
@@ -340,6 +341,16 @@ class ModelHandle implements LoadedModel {
     await fallback();
   }
 
+  /** Stage `slot.index` from MiniLoader's optimised graph `g`, or from the bundle's if onnxruntime cannot load it. */
+  private createFromEntry(slot: StageSlot, unit: Unit, g: OptimizedStage, bytes = 0): Promise<void> {
+    return this.createOrBypass(
+      slot,
+      g.modelPath,
+      () => this.createMapped(slot, unit, [g.modelPath, g.dataPath], bytes),
+      () => this.createFromBundle(slot, unit, slot.index),
+    );
+  }
+
   /** The bundle's own stage `index`, built from its verified graph and weights (the bypass of a derived form). */
   private async createFromBundle(slot: StageSlot, unit: Unit, index: number): Promise<void> {
     const stage = this.manifest.stages[index]!;
@@ -416,7 +427,7 @@ class ModelHandle implements LoadedModel {
 
   private async loadWhole(): Promise<void> {
     const slot = this.slots[0]!;
-    if (COMPONENTS[this.strategy].miniLoader && !this.usesMiniLoader) {
+    if (this.planning?.build) {
       // No cache yet: the bundle's own stages merged into one session (what eager does with the source).
       await this.createWholeFromBundle(slot, "A");
     } else if (COMPONENTS[this.strategy].miniLoader) {
@@ -567,13 +578,7 @@ class ModelHandle implements LoadedModel {
     for (const slot of this.slots) {
       const mine = previous.then(async () => {
         if (entry) {
-          const g = (await entry).stages[slot.index]!;
-          await this.createOrBypass(
-            slot,
-            g.modelPath,
-            () => this.createMapped(slot, "L", [g.modelPath, g.dataPath]),
-            () => this.createFromBundle(slot, "L", slot.index),
-          );
+          await this.createFromEntry(slot, "L", (await entry).stages[slot.index]!);
           return;
         }
         const r0 = now();
@@ -664,13 +669,7 @@ class ModelHandle implements LoadedModel {
             throw e;
           });
           if (entry) {
-            const g = entry.stages[i]!;
-            await this.createOrBypass(
-              slot,
-              g.modelPath,
-              () => this.createMapped(slot, "A", [g.modelPath, g.dataPath], g.dataBytes),
-              () => this.createFromBundle(slot, "A", i),
-            );
+            await this.createFromEntry(slot, "A", entry.stages[i]!, entry.stages[i]!.dataBytes);
           } else {
             const stage = this.manifest.stages[i]!;
             const externalData = stageExternalData(stage, weights ?? new Uint8Array(0));
@@ -715,16 +714,9 @@ class ModelHandle implements LoadedModel {
   private async reloadStage(slot: StageSlot): Promise<void> {
     this.transition(slot, "loading");
     try {
-      const c = COMPONENTS[this.strategy];
       if (this.plan === "whole") await this.loadWhole();
-      else if (c.miniLoader && this.usesMiniLoader) {
-        const g = (await this.verifiedEntry()).stages[slot.index]!;
-        await this.createOrBypass(
-          slot,
-          g.modelPath,
-          () => this.createMapped(slot, "A", [g.modelPath, g.dataPath]),
-          () => this.createFromBundle(slot, "A", slot.index),
-        );
+      else if (this.usesMiniLoader) {
+        await this.createFromEntry(slot, "A", (await this.verifiedEntry()).stages[slot.index]!);
       } else await this.createFromBundle(slot, "A", slot.index);
       this.transition(slot, "ready");
     } catch (e) {
@@ -932,7 +924,7 @@ async function choosePlan(
   const asked = options.plan ?? "auto";
   if (options.strategy !== "cicada" || asked === "pipeline") return { plan: "pipeline" };
   const entry = await findOptimizedStages(bundle, runtime.cacheRoot);
-  const fitsWhole = bundle.manifest.totalWeightBytes <= wholeModelMaxBytes();
+  const fitsWhole = getsWholeGraph(bundle);
   if (!entry && (fitsWhole || asked === "auto")) {
     // No cache (a new machine, another CPU or onnxruntime, a read-only image): building it now would
     // cost this request several plain cold starts. The bundle's own graph runs instead, as one session

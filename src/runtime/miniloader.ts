@@ -282,22 +282,27 @@ export function miniLoaderDir(cacheRoot: string): string {
  * start). Safe under concurrent processes: an entry is built in a private directory and renamed into
  * place; a loser of the race uses the winner's entry. An entry that fails its size check is rebuilt.
  */
-/**
- * The usable entry of `bundle` in the cache, without building one: undefined when there is none (or it
- * lacks the whole graph a model of this size gets, built under a lower limit: it is rebuilt).
- */
+/** Whether MiniLoader builds `bundle` a whole-model graph too (see {@link wholeModelMaxBytes}). */
+export function getsWholeGraph(bundle: Bundle): boolean {
+  return bundle.manifest.totalWeightBytes <= wholeModelMaxBytes();
+}
+
+/** The entry at `dir` if usable for `bundle`: one without the whole graph its size now gets is rebuilt. */
+async function usableEntry(dir: string, key: string, bundle: Bundle): Promise<MiniLoaderEntry | undefined> {
+  const existing = await loadEntry(dir, key, bundle.manifest.stages.length);
+  if (!existing || (!existing.whole && getsWholeGraph(bundle))) return undefined;
+  touchEntry(dir);
+  return existing;
+}
+
+/** The usable entry of `bundle` in the cache, without building one (undefined when there is none). */
 export async function findOptimizedStages(
   bundle: Bundle,
   cacheRoot: string,
   options: MiniLoaderOptions = {},
 ): Promise<MiniLoaderEntry | undefined> {
   const key = miniLoaderKey(bundle, options);
-  const dir = join(miniLoaderDir(cacheRoot), key);
-  const existing = await loadEntry(dir, key, bundle.manifest.stages.length);
-  if (!existing || !(existing.whole || bundle.manifest.totalWeightBytes > wholeModelMaxBytes()))
-    return undefined;
-  touchEntry(dir);
-  return existing;
+  return usableEntry(join(miniLoaderDir(cacheRoot), key), key, bundle);
 }
 
 export async function ensureOptimizedStages(
@@ -308,7 +313,7 @@ export async function ensureOptimizedStages(
   const key = miniLoaderKey(bundle, options);
   const dir = join(miniLoaderDir(cacheRoot), key);
   const stageCount = bundle.manifest.stages.length;
-  const existing = await findOptimizedStages(bundle, cacheRoot, options);
+  const existing = await usableEntry(dir, key, bundle);
   if (existing) return { entry: existing, built: false };
   try {
     await rm(dir, { recursive: true, force: true });
@@ -320,7 +325,7 @@ export async function ensureOptimizedStages(
   }
   // The disk it needs, before anything is written: every stage's optimised weights, and the whole
   // graph's copy of them when the model gets one (onnxruntime's layouts are about the weights' size).
-  const wholeToo = bundle.manifest.totalWeightBytes <= wholeModelMaxBytes();
+  const wholeToo = getsWholeGraph(bundle);
   await ensureSpace(
     miniLoaderDir(cacheRoot),
     bundle.manifest.totalWeightBytes * (wholeToo ? 2 : 1),
@@ -336,10 +341,7 @@ export async function ensureOptimizedStages(
       stages.push(await optimizeStage(bundle, i, tmp, options));
       options.onStage?.(i + 1, total);
     }
-    const whole =
-      bundle.manifest.totalWeightBytes <= wholeModelMaxBytes()
-        ? await optimizeWhole(bundle, tmp, options)
-        : undefined;
+    const whole = wholeToo ? await optimizeWhole(bundle, tmp, options) : undefined;
     const indexed = (s: OptimizedStage, names: { model: string; data: string }): IndexedFiles => ({
       ...names,
       modelChecksum: s.modelChecksum,

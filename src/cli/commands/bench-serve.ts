@@ -11,9 +11,8 @@ import { CicadaError } from "../../errors.js";
 import { writeFileAtomic } from "../../format/atomic-output.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { findZooModel } from "../../zoo/registry.js";
-import { intFlag } from "../flags.js";
+import { intFlag, parseStrategies } from "../flags.js";
 import { formatBytes, table } from "../format-table.js";
-import { parseStrategies } from "./bench.js";
 
 interface Flags {
   model: string;

@@ -20,10 +20,10 @@ import { stageOutputDir, type StagingDir } from "../../format/atomic-output.js";
 import { openBundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { UNITS } from "../../metrics/trace.js";
-import { isStrategy, STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
+import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
 import { writeBenchReport } from "../../report/bench-report.js";
 import { findZooModel } from "../../zoo/registry.js";
-import { choiceFlag, intFlag } from "../flags.js";
+import { choiceFlag, intFlag, listFlag, parseStrategies } from "../flags.js";
 import { processChart } from "../../report/process-chart.js";
 import { formatBytes, table } from "../format-table.js";
 import { COSINE_THRESHOLD } from "./run.js";
@@ -38,30 +38,6 @@ interface BenchFlags {
   plan: string;
   json?: boolean;
   out?: string;
-}
-
-/** Splits a comma-separated flag value; E_USAGE when it names nothing. */
-function listFlag(flag: string, value: string): string[] {
-  const items = value
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (items.length === 0)
-    throw new CicadaError("E_USAGE", `${flag} must name at least one item, found '${value}'`);
-  return [...new Set(items)];
-}
-
-/** Parses --strategies: each one known (E_USAGE names the valid ones), duplicates dropped. */
-export function parseStrategies(value: string): StrategyName[] {
-  return listFlag("--strategies", value).map((s) => {
-    if (!isStrategy(s)) {
-      throw new CicadaError(
-        "E_USAGE",
-        `--strategies: unknown strategy '${s}'; known: ${STRATEGIES.join(", ")}`,
-      );
-    }
-    return s;
-  });
 }
 
 /** A model named on the command line: a bundle directory (validated now) or a zoo name (imported later). */

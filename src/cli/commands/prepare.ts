@@ -3,33 +3,13 @@
 // ort-best's model) so that no request pays for it; a Dockerfile runs it at image build. An entry built
 // for another CPU, onnxruntime version or bundle has another key: it is rebuilt here, never trusted.
 import type { Command } from "commander";
-import { CicadaError } from "../../errors.js";
 import { openBundle } from "../../format/bundle.js";
 import { prepareModel, filesRead } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
-import { STRATEGIES, isStrategy, type StrategyName } from "../../runtime/strategy.js";
+import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
+import { parseStrategies } from "../flags.js";
 import { formatBytes, table } from "../format-table.js";
 import { statSync } from "node:fs";
-
-function parseStrategies(value: string): StrategyName[] {
-  const names = [
-    ...new Set(
-      value
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean),
-    ),
-  ];
-  if (names.length === 0) throw new CicadaError("E_USAGE", `--strategies must name at least one strategy`);
-  return names.map((s) => {
-    if (!isStrategy(s))
-      throw new CicadaError(
-        "E_USAGE",
-        `--strategies: unknown strategy '${s}'; known: ${STRATEGIES.join(", ")}`,
-      );
-    return s;
-  });
-}
 
 function bytesOf(files: string[]): number {
   return files.reduce((n, f) => n + statSync(f).size, 0);
