@@ -22,9 +22,6 @@ export interface Bundle {
   stagePaths: string[];
 }
 
-/** `crc32:` and 8 hex digits: the checksum format of stage weight ranges. */
-export const checksumOf = (bytes: Uint8Array): string => crc32Of(bytes);
-
 /**
  * `rel` resolved under `root` (a real path) after symlinks: E_BUNDLE_FILE if it does not exist,
  * E_BUNDLE_PATH if it escapes `root` or is not a regular file (a device, a FIFO, a directory).
@@ -88,7 +85,7 @@ export function bundleContentKey(bundle: Bundle): string {
 
 /** Throws E_BUNDLE_CHECKSUM unless `bytes` match the stage's checksum. */
 export function verifyStageWeights(bundle: Bundle, stage: Stage, bytes: Uint8Array): void {
-  const found = checksumOf(bytes);
+  const found = crc32Of(bytes);
   if (found !== stage.weights.checksum) {
     throw new CicadaError(
       "E_BUNDLE_CHECKSUM",

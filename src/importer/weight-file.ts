@@ -6,6 +6,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { CicadaError } from "../errors.js";
+import { formatCrc32 } from "../format/checksum.js";
 import { externalLocation, isExternal, tensorData } from "../format/onnx-io.js";
 import { dtypeName } from "../format/onnx-types.js";
 import { PAGE_BYTES, planSafetensors, safetensorsDType, type PlanEntry } from "../format/safetensors.js";
@@ -183,7 +184,7 @@ export async function writeWeightFile(
       ranges.push({
         offset: start,
         length: slice.weights.length ? position - start : 0,
-        checksum: `crc32:${crc.toString(16).padStart(8, "0")}`,
+        checksum: formatCrc32(crc),
         places,
       });
     }

@@ -1,9 +1,9 @@
-// An instance's runtime: stage worker threads with onnxruntime, and where derived forms are cached. It is
-// created on the path of a cold start (a serverless handler creates it and loads a model at once), so
-// creating it waits for nothing: worker 0 starts in the background while the caller opens the bundle and
-// plans the load, the other workers start when a load first gives them work (see worker-pool.ts). A
-// caller that starts an instance ahead of its first request (a server, a benchmark's pre-started
-// instance) awaits `ready()` to have every worker up.
+// An instance's runtime: where sessions run (stage worker threads with onnxruntime, or the calling thread
+// for a load with nothing to overlap: inline-sessions.ts), where derived forms are cached, and the work
+// left for after an answer. It is created on the path of a cold start (a serverless handler creates it
+// and loads a model at once), so creating it waits for nothing: workers start when a load first needs
+// them (with `executor: "workers"`, worker 0 at once). A caller that starts an instance ahead of its
+// first request (a server, a benchmark's pre-started instance) awaits `ready()` to have every worker up.
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { InlineSessions } from "./inline-sessions.js";

@@ -7,6 +7,7 @@
 import { close as closeFd, openSync, read as readFd } from "node:fs";
 import { crc32 } from "node:zlib";
 import { CicadaError, isCicadaError } from "../errors.js";
+import { formatCrc32 } from "../format/checksum.js";
 import { now as traceNow, type TraceEvent } from "../metrics/trace.js";
 import { PriorityScheduler, type RetrievalScheduler } from "./retrieval-scheduler.js";
 
@@ -400,7 +401,7 @@ export class WeightRetriever {
 
   private verify(range: RetrievalRange, crc: number): void {
     if (range.checksum === undefined) return;
-    const found = `crc32:${crc.toString(16).padStart(8, "0")}`;
+    const found = formatCrc32(crc);
     if (found !== range.checksum) {
       throw new CicadaError(
         "E_BUNDLE_CHECKSUM",

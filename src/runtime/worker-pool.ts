@@ -1,10 +1,11 @@
 // The stage workers of an instance, seen from the main thread. onnxruntime's create and run block their
 // thread, so the pipeline builds and runs stage i on one worker (stage-affine) while the main thread reads
-// weights and schedules. The pool starts worker 0 at once and the others when first given work (a plan
-// that runs one session never waits for, nor shares the cores with, a thread it does not use), forwards
-// requests with their buffers transferred (not copied), and keeps a dead worker from hanging anyone: its
-// pending requests fail with E_RUNTIME, the owner is told, and a fresh worker takes its place. A request
-// sent to a worker that is still starting waits in its port and is taken once onnxruntime is initialised.
+// weights and schedules. The pool starts its workers when first given work (worker 0 at once unless told
+// `none`: a plan that runs one session never waits for, nor shares the cores with, a thread it does not
+// use), forwards requests with their buffers transferred (not copied), and keeps a dead worker from
+// hanging anyone: its pending requests fail with E_RUNTIME, the owner is told, and a fresh worker takes
+// its place. A request sent to a worker that is still starting waits in its port and is taken once
+// onnxruntime is initialised.
 import { EventEmitter } from "node:events";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { CicadaError } from "../errors.js";

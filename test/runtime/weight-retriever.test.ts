@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { isCicadaError } from "../../src/errors.js";
-import { checksumOf } from "../../src/format/bundle.js";
+import { crc32Of as checksumOf } from "../../src/format/checksum.js";
 import type { TraceEvent } from "../../src/metrics/trace.js";
 import { FifoScheduler } from "../../src/runtime/retrieval-scheduler.js";
 import { WeightRetriever, type RetrievalRange } from "../../src/runtime/weight-retriever.js";
