@@ -8,12 +8,13 @@ import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
 import type { HostTensor } from "./host-tensor.js";
 import type { Session } from "./ort-adapter.js";
-import type {
-  CreateResult,
-  ReleaseResult,
-  RunResult,
-  SessionSource,
-  StageSessionConfig,
+import {
+  withSessionDefaults,
+  type CreateResult,
+  type ReleaseResult,
+  type RunResult,
+  type SessionSource,
+  type StageSessionConfig,
 } from "./worker-protocol.js";
 
 /** Sessions created and run on the main thread (onnxruntime-node is imported on first use). */
@@ -34,19 +35,10 @@ export class InlineSessions {
     source: SessionSource,
     config: StageSessionConfig = {},
   ): Promise<CreateResult> {
-    const { createSession } = await import("./ort-adapter.js");
+    const { createSessionFrom } = await import("./ort-adapter.js");
     if (this.sessions.has(key)) throw new CicadaError("E_USAGE", `main has a session '${key}' already`);
-    const defaults: StageSessionConfig = { allowSpinning: false };
-    if (this.intraOpNumThreads !== undefined) defaults.intraOpNumThreads = this.intraOpNumThreads;
-    const options = { ...defaults, ...config };
     const start = now();
-    const session =
-      "path" in source
-        ? await createSession(source.path, options)
-        : await createSession(source.bytes, {
-            ...options,
-            ...(source.externalData ? { externalData: source.externalData } : {}),
-          });
+    const session = await createSessionFrom(source, withSessionDefaults(config, this.intraOpNumThreads));
     const end = now();
     this.sessions.set(key, session);
     return { inputNames: [...session.inputNames], outputNames: [...session.outputNames], start, end };

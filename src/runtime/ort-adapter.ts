@@ -3,6 +3,7 @@
 import * as ort from "onnxruntime-node";
 import { CicadaError } from "../errors.js";
 import type { HostTensor } from "./host-tensor.js";
+import type { SessionSource, StageSessionConfig } from "./worker-protocol.js";
 
 export type Session = ort.InferenceSession;
 
@@ -49,6 +50,15 @@ function sessionOptions(config: SessionConfig): ort.InferenceSession.SessionOpti
   for (const [key, value] of Object.entries(config.sessionConfigEntries ?? {})) session[key] = value;
   if (Object.keys(session).length) options.extra = { session };
   return options;
+}
+
+/** Creates a session from a stage source: a model path, or model bytes with in-memory external data. */
+export function createSessionFrom(source: SessionSource, config: StageSessionConfig): Promise<Session> {
+  if ("path" in source) return createSession(source.path, config);
+  return createSession(source.bytes, {
+    ...config,
+    ...(source.externalData ? { externalData: source.externalData } : {}),
+  });
 }
 
 /** Creates a session from a model path or model bytes. */

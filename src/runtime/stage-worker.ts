@@ -6,7 +6,14 @@
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
 import { CicadaError, isCicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
-import { ORT_VERSION, createSession, releaseSession, runSession, type Session } from "./ort-adapter.js";
+import {
+  ORT_VERSION,
+  createSession,
+  createSessionFrom,
+  releaseSession,
+  runSession,
+  type Session,
+} from "./ort-adapter.js";
 import {
   GATE_ACTIONS,
   GATE_EXIT_CODE,
@@ -62,13 +69,7 @@ async function perform(
       }
       const { source, config } = request;
       const start = now();
-      const session =
-        "path" in source
-          ? await createSession(source.path, config)
-          : await createSession(source.bytes, {
-              ...config,
-              ...(source.externalData ? { externalData: source.externalData } : {}),
-            });
+      const session = await createSessionFrom(source, config);
       const end = now();
       sessions.set(request.key, session);
       const result = {

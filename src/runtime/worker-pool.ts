@@ -24,6 +24,7 @@ import {
   type WorkerInit,
   type WorkerReply,
   type WorkerRequest,
+  withSessionDefaults,
 } from "./worker-protocol.js";
 
 export type { CreateResult, ReleaseResult, RunResult, SessionSource, StageSessionConfig };
@@ -219,9 +220,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     config: StageSessionConfig = {},
     options: RequestOptions = {},
   ): Promise<CreateResult> {
-    const defaults: StageSessionConfig = { allowSpinning: false };
-    if (this.intraOpNumThreads !== undefined) defaults.intraOpNumThreads = this.intraOpNumThreads;
-    return this.send(worker, { kind: "create", key, source, config: { ...defaults, ...config } }, options);
+    const full = withSessionDefaults(config, this.intraOpNumThreads);
+    return this.send(worker, { kind: "create", key, source, config: full }, options);
   }
 
   /** Runs session `key` on `worker`. The feeds' buffers are transferred (detached here). */

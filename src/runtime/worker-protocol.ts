@@ -18,6 +18,19 @@ export type SessionSource =
 /** Session options a stage worker accepts: in-memory external data travels in the source instead. */
 export type StageSessionConfig = Omit<SessionConfig, "externalData">;
 
+/**
+ * A session's options with the runtime's defaults under them: no spinning intra-op threads, and the
+ * runtime's intra-op thread count; `config` overrides both (worker pool and inline sessions alike).
+ */
+export function withSessionDefaults(
+  config: StageSessionConfig,
+  intraOpNumThreads: number | undefined,
+): StageSessionConfig {
+  const defaults: StageSessionConfig = { allowSpinning: false };
+  if (intraOpNumThreads !== undefined) defaults.intraOpNumThreads = intraOpNumThreads;
+  return { ...defaults, ...config };
+}
+
 /** Start and end of a task, on the shared clock of src/metrics/trace.ts, measured in the worker. */
 export interface TaskTiming {
   start: number;
