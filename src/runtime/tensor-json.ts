@@ -22,9 +22,10 @@ import { typedArrayFor, type HostTensor } from "./host-tensor.js";
  */
 export const MAX_INPUT_ELEMENTS: number = MANIFEST_LIMITS.exampleElements;
 /** Most dimensions a tensor may have (onnxruntime's own bound is lower in practice). */
-export const MAX_RANK = 32;
+export const MAX_RANK: number = MANIFEST_LIMITS.rank;
 
-const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
+/** The strings that stand for non-finite floats in JSON (protobuf's JSON mapping). */
+export const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
 
 /** The value range of each integer type held in a JS number (64-bit types are BigInt: BIG_RANGES). */
 export const INT_RANGES: Partial<Record<DTypeName, [number, number]>> = {
@@ -76,7 +77,7 @@ function elementFrom(dtype: DTypeName, v: unknown, field: string): number | bigi
   if (float) {
     const expected = `a finite number or "NaN", "Infinity", "-Infinity" (${dtype})`;
     let x: number;
-    if (typeof v === "string") x = v in NON_FINITE ? NON_FINITE[v]! : refuse(expected);
+    if (typeof v === "string") x = Object.hasOwn(NON_FINITE, v) ? NON_FINITE[v]! : refuse(expected);
     else if (typeof v !== "number") return refuse(expected);
     // JSON has no Infinity: a number that parsed as one (1e400) was out of range, not meant as infinity.
     else if (!Number.isFinite(v))

@@ -3,6 +3,7 @@
 // naming the field. Everything a client sends is checked here before it reaches the model host.
 import { z } from "zod";
 import { CicadaError } from "../errors.js";
+import { MAX_INPUT_ELEMENTS, MAX_RANK } from "../runtime/tensor-json.js";
 import type { DTypeName } from "../format/onnx-types.js";
 import type { TensorSpec } from "../format/manifest.js";
 
@@ -33,10 +34,10 @@ export function dtypeOfDatatype(datatype: string): DTypeName | undefined {
   return DTYPE_OF.get(datatype);
 }
 
-/** Most dimensions an input tensor may have. */
-export const MAX_TENSOR_RANK = 32;
+/** Most dimensions an input tensor may have (the runtime's bound, tensor-json.ts). */
+export const MAX_TENSOR_RANK: number = MAX_RANK;
 /** Most elements an input tensor may have (each dimension too); past it, E_INPUT_LIMIT (413). */
-export const MAX_INPUT_ELEMENTS = 2 ** 28;
+export { MAX_INPUT_ELEMENTS };
 
 /** Protocol parameters: the protocol allows only scalar values. */
 export const ParametersSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));

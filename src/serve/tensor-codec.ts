@@ -9,7 +9,7 @@ import { CicadaError } from "../errors.js";
 import type { TensorSpec } from "../format/manifest.js";
 import type { DTypeName } from "../format/onnx-types.js";
 import { typedArrayFor, type HostTensor, type TensorData } from "../runtime/host-tensor.js";
-import { INT_RANGES as TENSOR_JSON_INT_RANGES } from "../runtime/tensor-json.js";
+import { NON_FINITE, INT_RANGES as TENSOR_JSON_INT_RANGES } from "../runtime/tensor-json.js";
 import {
   DATATYPE_OF,
   dtypeOfDatatype,
@@ -48,8 +48,6 @@ const INT_RANGES: Partial<Record<DTypeName, [number, number]>> = {
 };
 
 const FLOATS = new Set<DTypeName>(["float32", "float64"]);
-/** The strings that stand for non-finite floats in JSON. */
-const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
 
 function bad(message: string): CicadaError {
   return new CicadaError("E_REQUEST", message);
