@@ -3,11 +3,11 @@
 // is returned: once per process, or once per file identity across processes through a stamp beside the
 // files. A file written since (in place or replaced) has another identity and is verified again; what a
 // stamp cannot see is silent corruption on the device.
-import { randomBytes } from "node:crypto";
-import { lstatSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { CicadaError } from "../errors.js";
 import { crc32Of, fileChecksumLike } from "../format/checksum.js";
+import { stagingPathFor } from "../format/staging.js";
 
 /** A file and the checksum recorded when it was written. */
 export interface CheckedFile {
@@ -62,9 +62,15 @@ export function markVerified(dir: string, files: readonly CheckedFile[]): void {
       verified.set(f.path, id);
       stamp[basename(f.path)] = `${id}|${f.checksum}`;
     }
-    const tmp = join(dir, `.${STAMP_FILE}.${process.pid}-${randomBytes(4).toString("hex")}`);
-    writeFileSync(tmp, JSON.stringify(stamp));
-    renameSync(tmp, join(dir, STAMP_FILE));
+    // Staged under the shared staging name, so that a process killed here leaves what prune removes.
+    const tmp = stagingPathFor(join(dir, STAMP_FILE));
+    try {
+      writeFileSync(tmp, JSON.stringify(stamp));
+      renameSync(tmp, join(dir, STAMP_FILE));
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
   } catch {
     // A read-only cache is still usable: later processes verify again.
   }
