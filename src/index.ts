@@ -2,7 +2,8 @@
 // the path of every cold start, so it exports only what loading and running a model needs; serving, the
 // platform and trace replay are in `cicada-node/serve`, the importer, the zoo and the reference runners
 // in `cicada-node/tools`, and each loads only when imported.
-export { createRuntime, defaultCacheRoot, type Runtime, type RuntimeOptions } from "./runtime/runtime.js";
+export { createRuntime, type Runtime, type RuntimeOptions } from "./runtime/runtime.js";
+export { defaultCacheRoot } from "./config.js";
 export {
   loadModel,
   prepareModel,
@@ -13,7 +14,8 @@ export {
   type PlanName,
   type RunOptions,
 } from "./runtime/load-model.js";
-export { STRATEGIES, COMPONENTS, isStrategy, type StrategyName } from "./runtime/strategy.js";
+export { STRATEGIES, isStrategy, type StrategyName } from "./config.js";
+export { COMPONENTS } from "./runtime/strategy.js";
 export type { HostTensor } from "./runtime/host-tensor.js";
 export { randomInputs, validateInputs, tensorsFromJson } from "./runtime/model-inputs.js";
 export { openBundle, type Bundle } from "./format/bundle.js";

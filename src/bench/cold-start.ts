@@ -21,7 +21,7 @@ import { CicadaError, ERROR_CODES, type ErrorCode } from "../errors.js";
 import { openBundle } from "../format/bundle.js";
 import { UNITS, unitTimes, utilization, type Unit, type UnitTimes } from "../metrics/trace.js";
 import type { PlanName } from "../runtime/load-model.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import type {
   ColdStartReport,
   InstanceEnvelope,

@@ -25,7 +25,7 @@ import { randomInputs } from "../runtime/model-inputs.js";
 import { ORT_VERSION } from "../runtime/ort-adapter.js";
 import { runEager } from "../runtime/reference-runner.js";
 import { createRuntime } from "../runtime/runtime.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { downsample, MemorySampler, type ProcStatus } from "./memory-sampler.js";
 
 /** Requests of the harness. */

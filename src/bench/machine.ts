@@ -3,7 +3,7 @@
 // faults) and how busy the shared machine was, so every result carries this description.
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
-import { ISA_FLAGS } from "../runtime/miniloader.js";
+import { ISA_FLAGS } from "../util/cpu.js";
 
 /** The machine a benchmark ran on. */
 export interface Machine {

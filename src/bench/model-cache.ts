@@ -9,7 +9,7 @@ import { BUNDLE_FORMAT_VERSION } from "../format/manifest.js";
 import { importModel } from "../importer/import-model.js";
 import { generateZooModel } from "../zoo/registry.js";
 import { touchEntry } from "../runtime/cache-root.js";
-import { defaultCacheRoot } from "../runtime/runtime.js";
+import { defaultCacheRoot } from "../config.js";
 
 type OnProgress = (phase: string, done: number, total: number) => void;
 

@@ -11,7 +11,7 @@ import { randomInputs } from "../runtime/model-inputs.js";
 import { ORT_VERSION } from "../runtime/ort-adapter.js";
 import { runEager } from "../runtime/reference-runner.js";
 import { createRuntime } from "../runtime/runtime.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { inferRequestBody } from "../serve/tensor-codec.js";
 import { spawnServe, type ServeProcess } from "../serve/serve-process.js";
 import { describeMachine, type Machine } from "./machine.js";

@@ -1,7 +1,7 @@
 // Parsing and checking of CLI flag values: every flag that crosses into the program is validated here,
 // with an error that names the flag and says what was expected.
 import { CicadaError } from "../errors.js";
-import { isStrategy, STRATEGIES, type StrategyName } from "../runtime/strategy.js";
+import { isStrategy, STRATEGIES, type StrategyName } from "../config.js";
 
 /** Parses an integer flag within [min, max]. */
 export function intFlag(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {

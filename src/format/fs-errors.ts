@@ -4,8 +4,8 @@
 // written is E_USAGE naming it. Space is checked with statfs before large writes, so that a write that
 // cannot fit is refused before it starts instead of failing half-way.
 import { statfs } from "node:fs/promises";
-import { homedir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
+import { defaultCacheRoot } from "../config.js";
 import { CicadaError } from "../errors.js";
 
 const NO_SPACE = new Set(["ENOSPC", "EDQUOT"]);
@@ -137,16 +137,11 @@ async function codeWriteError(e: unknown, ctx: WriteContext, written?: number): 
   );
 }
 
-/** The cache root as the runtime resolves it (runtime.ts defaultCacheRoot), without loading the runtime. */
-function cacheRootOfEnv(): string {
-  return process.env.CICADA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "cicada");
-}
-
 /**
  * For the CLI's last resort: a file system failure that reached the top without a code, as a coded error
  * (anything else is returned as it is). Paths under `cacheRoot` are cache entries (E_CACHE); others outputs.
  */
-export async function codedFsError(e: unknown, cacheRoot = cacheRootOfEnv()): Promise<unknown> {
+export async function codedFsError(e: unknown, cacheRoot = defaultCacheRoot()): Promise<unknown> {
   if (!isWriteFailure(e)) return e;
   const file = (e as { path?: unknown }).path;
   const path = typeof file === "string" ? resolve(file) : undefined;

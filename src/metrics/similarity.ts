@@ -6,7 +6,7 @@
 // (`cosine >= t`) fails, also for callers that look at the cosine only.
 import { CicadaError } from "../errors.js";
 import type { DTypeName } from "../format/onnx-types.js";
-import { halfFloatDecoder } from "../runtime/half-float.js";
+import { halfFloatDecoder } from "../util/half-float.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 
 /** Anything indexable holding numbers or bigints (typed arrays). */

@@ -7,7 +7,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { CicadaError } from "../errors.js";
-import { STRATEGIES, type StrategyName } from "../runtime/strategy.js";
+import { STRATEGIES, type StrategyName } from "../config.js";
 
 /** A cosine as stored: JSON has no NaN (a cosine of a zero vector is written as null). */
 const cosine = z

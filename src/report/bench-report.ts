@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, sep } from "node:path";
 import { CicadaError } from "../errors.js";
 import { UNITS } from "../metrics/trace.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { benchCharts } from "./bench-charts.js";
 import { groupRuns, scenarioLabel, type Chart, type RunGroup } from "./run-groups.js";
 import type { BenchRun, ReportSummary } from "./bench-data.js";

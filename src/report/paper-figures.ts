@@ -1,7 +1,7 @@
 // The numbers our evaluation is compared with, each defined once: the paper's headline figures, and the
 // targets the runtime issue (issue 3) set for this implementation. Reports print them next to what we
 // measured; nothing here is measured.
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 
 /**
  * Headline figures of the paper: Wu, Deng, Hu, Cui, Zhang, Zeng, Min, "Cicada: Enabling Pipeline-Efficient

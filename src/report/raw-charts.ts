@@ -3,7 +3,7 @@
 // A run without raw data has none of them, except the cosine figure, which falls back to the summary.
 import { ganttSvg } from "../metrics/gantt.js";
 import { UNITS, unionLength, type Trace, type Unit } from "../metrics/trace.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { countedColdStarts, medianColdStart, type BenchRun, type ReportRaw } from "./bench-data.js";
 import { TARGETS } from "./paper-figures.js";
 import {

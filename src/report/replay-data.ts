@@ -10,7 +10,7 @@ import { CicadaError } from "../errors.js";
 import { POLICIES } from "../serve/policies.js";
 import type { ReplayResult } from "../serve/replay-run.js";
 import { summarizeReplay } from "../serve/replay.js";
-import { STRATEGIES } from "../runtime/strategy.js";
+import { STRATEGIES } from "../config.js";
 
 const num = z.number().nullable();
 const RecordSchema = z.object({

@@ -1,7 +1,7 @@
 // The comparisons report.md is built around, computed from the bench summaries: the paper's headline
 // figures next to ours, issue 3's targets with a verdict each, and the ablation. Each is a Markdown table;
 // every cell says what it compares, so a reader needs no other page to know which way is better.
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { groupRuns, scenarioLabel, type RunGroup } from "./run-groups.js";
 import type { BenchRun, ReportResult, ReportSummary } from "./bench-data.js";
 import { LATENCY_TARGETS, PAPER, TARGET_MODELS, TARGETS, type TargetScenario } from "./paper-figures.js";

@@ -2,7 +2,7 @@
 // set of figures each), the strategy and unit colours used in every figure, and the titles that name the
 // scenario, the model and the machine on every figure.
 import type { Unit } from "../metrics/trace.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import type { BenchRun } from "./bench-data.js";
 import type { LegendItem } from "./svg-chart.js";
 

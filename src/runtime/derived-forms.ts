@@ -13,8 +13,8 @@ import { bundleContentKey, readStageStructure, readStageWeights, type Bundle } f
 import { fileCrc32 } from "../format/checksum.js";
 import { touchEntry, writeOrigin } from "./cache-root.js";
 import { isPlainFile, isVerified, markVerified, verifyFiles, type CheckedFile } from "./file-integrity.js";
-import { cpuSignature } from "./miniloader.js";
-import { ORT_VERSION } from "./ort-version.js";
+import { cpuSignature } from "../util/cpu.js";
+import { ORT_VERSION } from "../util/ort-version.js";
 
 const INDEX_FILE = "index.json";
 

@@ -43,7 +43,8 @@ import { validateInputs } from "./model-inputs.js";
 import { looksResident } from "./residency.js";
 import { createScheduler } from "./retrieval-scheduler.js";
 import type { Runtime } from "./runtime.js";
-import { COMPONENTS, SESSION_CONFIGS, type StrategyName } from "./strategy.js";
+import type { StrategyName } from "../config.js";
+import { COMPONENTS, SESSION_CONFIGS } from "./strategy.js";
 import { WeightRetriever } from "./weight-retriever.js";
 import type { SessionSource, StageSessionConfig, WorkerPool } from "./worker-pool.js";
 

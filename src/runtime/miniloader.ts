@@ -5,7 +5,7 @@
 // then creates each stage session by path with optimisation disabled; onnxruntime maps the data file
 // instead of copying it (measured: create 10-15 ms instead of ~250 ms for ResNet-50).
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { lstat, mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { totalmem } from "node:os";
 import { join } from "node:path";
@@ -23,7 +23,8 @@ import { cleanStaleStaging, holdStaging, releaseStaging, stagingPathFor } from "
 import * as integrity from "./file-integrity.js";
 import { writeFileAtomic } from "../format/atomic-output.js";
 import { touchEntry } from "./cache-root.js";
-import { ORT_VERSION } from "./ort-version.js";
+import { cpuSignature } from "../util/cpu.js";
+import { ORT_VERSION } from "../util/ort-version.js";
 
 /** One optimised stage in the cache. */
 export interface OptimizedStage {
@@ -62,48 +63,6 @@ export function wholeModelMaxBytes(): number {
 }
 
 const ENTRY_FILE = "entry.json";
-
-/** Instruction-set flags that change the kernels and layouts onnxruntime's optimiser picks. */
-export const ISA_FLAGS = [
-  "sse4_1",
-  "sse4_2",
-  "avx",
-  "avx2",
-  "fma",
-  "f16c",
-  "avx512f",
-  "avx512bw",
-  "avx512vl",
-  "avx512_vnni",
-  "avx_vnni",
-  "avx512_bf16",
-  "amx_tile",
-  "amx_bf16",
-  "amx_int8",
-  "neon",
-  "asimd",
-  "sve",
-];
-
-let signature: string | undefined;
-
-/** The CPU's model name and ISA flags, as they bear on optimised graphs (read once per process). */
-export function cpuSignature(): string {
-  signature ??= readCpuSignature();
-  return signature;
-}
-
-function readCpuSignature(): string {
-  let text = "";
-  try {
-    text = readFileSync("/proc/cpuinfo", "utf8");
-  } catch {
-    return `${process.arch}`;
-  }
-  const model = /model name\s*:\s*(.*)/.exec(text)?.[1]?.trim() ?? "";
-  const flags = new Set((/(?:flags|Features)\s*:\s*(.*)/.exec(text)?.[1] ?? "").split(/\s+/));
-  return `${process.arch}|${model}|${ISA_FLAGS.filter((f) => flags.has(f)).join(",")}`;
-}
 
 /** Options that change what the optimiser saves; part of the cache key. */
 export interface MiniLoaderOptions {

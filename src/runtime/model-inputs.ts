@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { CicadaError } from "../errors.js";
 import type { GraphInput, TensorSpec } from "../format/manifest.js";
 import { SeededRandom } from "../util/seeded-random.js";
-import { halfFloatEncoder } from "./half-float.js";
+import { halfFloatEncoder } from "../util/half-float.js";
 import { typedArrayFor, type HostTensor } from "./host-tensor.js";
 import { checkedElementCount, isTransferableDType, tensorsFromJson } from "./tensor-json.js";
 

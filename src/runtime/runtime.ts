@@ -4,8 +4,7 @@
 // and loads a model at once), so creating it waits for nothing: workers start when a load first needs
 // them (with `executor: "workers"`, worker 0 at once). A caller that starts an instance ahead of its
 // first request (a server, a benchmark's pre-started instance) awaits `ready()` to have every worker up.
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { defaultCacheRoot, DEFAULTS } from "../config.js";
 import { InlineSessions } from "./inline-sessions.js";
 import { WorkerPool } from "./worker-pool.js";
 
@@ -48,11 +47,6 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-/** The cache root: $CICADA_CACHE, else $XDG_CACHE_HOME/cicada, else ~/.cache/cicada. */
-export function defaultCacheRoot(): string {
-  return process.env.CICADA_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "cicada");
-}
-
 /**
  * Creates a runtime without waiting for its worker threads: requests sent to a worker that is still
  * starting wait for it. A worker that cannot start fails the requests sent to it (E_RUNTIME), and
@@ -61,11 +55,11 @@ export function defaultCacheRoot(): string {
 export function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   // In an executor, so that bad options reject (as they did when this awaited the workers).
   return new Promise((resolve) => {
-    const intraOpNumThreads = options.intraOpNumThreads ?? 2;
+    const intraOpNumThreads = options.intraOpNumThreads ?? DEFAULTS.intraOpNumThreads;
     const executor = options.executor ?? "auto";
     const tasks = new Set<Promise<void>>();
     const start = executor === "auto" ? "none" : "lazy";
-    const pool = new WorkerPool({ workers: options.workers ?? 2, intraOpNumThreads, start });
+    const pool = new WorkerPool({ workers: options.workers ?? DEFAULTS.workers, intraOpNumThreads, start });
     resolve({
       pool,
       cacheRoot: options.cacheRoot ?? defaultCacheRoot(),

@@ -2,10 +2,8 @@
 // The ablation is a flag away: `mini` = pisel + MiniLoader, `preload` = pisel + WeightDecoupler (and the
 // scheduler), `cicada` = all three. `eager` and `ort-best` are whole-model peers.
 
+import type { StrategyName } from "../config.js";
 import type { StageSessionConfig } from "./worker-protocol.js";
-
-export const STRATEGIES = ["eager", "ort-best", "pisel", "mini", "preload", "cicada"] as const;
-export type StrategyName = (typeof STRATEGIES)[number];
 
 /** What a strategy switches on. */
 export interface StrategyComponents {
@@ -27,11 +25,6 @@ export const COMPONENTS: Record<StrategyName, StrategyComponents> = {
   preload: { staged: true, miniLoader: false, weightDecoupler: true, scheduler: true },
   cicada: { staged: true, miniLoader: true, weightDecoupler: true, scheduler: true },
 };
-
-/** True if `name` is a strategy. */
-export function isStrategy(name: string): name is StrategyName {
-  return (STRATEGIES as readonly string[]).includes(name);
-}
 
 /** How each kind of construction configures its onnxruntime session. */
 export const SESSION_CONFIGS = {

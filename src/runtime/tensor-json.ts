@@ -13,7 +13,7 @@
 import { CicadaError } from "../errors.js";
 import { DTYPES, MANIFEST_LIMITS } from "../format/manifest.js";
 import type { DTypeName } from "../format/onnx-types.js";
-import { halfFloatDecoder, halfFloatEncoder } from "./half-float.js";
+import { halfFloatDecoder, halfFloatEncoder } from "../util/half-float.js";
 import { typedArrayFor, type HostTensor } from "./host-tensor.js";
 
 /**

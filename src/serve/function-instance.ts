@@ -3,7 +3,7 @@
 // prepared for the strategy, the protocol core over them. All of it happens before the first request, so
 // that no request's clock includes it; a request then pays only for the model's own cold start.
 import { createRuntime, type Runtime } from "../runtime/runtime.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { createInferenceServer, type InferenceServer } from "./inference-protocol.js";
 import { ModelHost } from "./model-host.js";
 import { RECEIVING_BODIES, receivingBudgetBytes } from "./request-body.js";

@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
-import { isStrategy, STRATEGIES, type StrategyName } from "../runtime/strategy.js";
+import { isStrategy, STRATEGIES, type StrategyName } from "../config.js";
 import { readInstanceMemory } from "./instance-memory.js";
 import { Deadline } from "./deadline.js";
 import { errorResponse, json, methodNotAllowed, METHODS, statusOf } from "./protocol-errors.js";

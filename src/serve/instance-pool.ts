@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { readFile } from "node:fs/promises";
 import { parseProcStatus } from "../bench/memory-sampler.js";
 import { parseSmapsRollup } from "./instance-memory.js";

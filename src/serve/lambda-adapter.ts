@@ -4,7 +4,7 @@
 // bundles) is started once per execution environment, in Lambda's init phase, outside any request. An event
 // no Request can stand for (a TRACE method, a malformed path or header) is answered with a coded error.
 import { z } from "zod";
-import { STRATEGIES } from "../runtime/strategy.js";
+import { STRATEGIES } from "../config.js";
 import { CicadaError } from "../errors.js";
 import {
   INSTANCE_DEFAULTS,

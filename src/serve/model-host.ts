@@ -11,7 +11,7 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import { loadModel, prepareModel, type LoadedModel, type ModelRun } from "../runtime/load-model.js";
 import { validateInputs } from "../runtime/model-inputs.js";
 import type { Runtime } from "../runtime/runtime.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { RequestQueue, type Ticket } from "./request-queue.js";
 
 /** A model's state, as the protocol's model repository extension names it. */

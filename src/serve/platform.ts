@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { CicadaError } from "../errors.js";
 import { openBundle } from "../format/bundle.js";
 import type { Manifest } from "../format/manifest.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import { Dispatcher } from "./gateway-dispatch.js";
 import { createGateway, gatewayBudget } from "./gateway.js";
 import { InstancePool } from "./instance-pool.js";

@@ -13,7 +13,7 @@
 //   MiniLoader cache, whose weight files onnxruntime maps, lives on tmpfs (always resident, shared through
 //   the page cache), and memory is accounted as PSS so the shared pages count once.
 import { CicadaError } from "../errors.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 
 export const POLICIES = ["stateless", "keep-alive", "preload", "shared-weights"] as const;
 export type PolicyName = (typeof POLICIES)[number];

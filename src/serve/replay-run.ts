@@ -7,7 +7,7 @@ import { loadavg } from "node:os";
 import { describeMachine, type Machine } from "../bench/machine.js";
 import { openBundle } from "../format/bundle.js";
 import { now } from "../metrics/trace.js";
-import type { StrategyName } from "../runtime/strategy.js";
+import type { StrategyName } from "../config.js";
 import type { DispatchStats } from "./gateway-dispatch.js";
 import type { MemoryPoint } from "./instance-pool.js";
 import type { InstanceState, PolicyName } from "./policies.js";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchRaw, BenchSummary } from "../../src/bench/cold-start.js";
 import { UNITS } from "../../src/metrics/trace.js";
-import { STRATEGIES } from "../../src/runtime/strategy.js";
+import { STRATEGIES } from "../../src/config.js";
 import { cicada, json } from "../support/cli.js";
 
 const root = await mkdtemp(join(tmpdir(), "cicada-bench-"));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { summarizeEviction, summarizeStrategy, type RawColdStart } from "../../src/bench/cold-start.js";
 import type { ColdStartReport } from "../../src/bench/fresh-instance.js";
 import { unitTimes } from "../../src/metrics/trace.js";
-import type { StrategyName } from "../../src/runtime/strategy.js";
+import type { StrategyName } from "../../src/config.js";
 
 const status = (rss: number) => ({ rssBytes: rss, rssAnonBytes: rss / 2, rssFileBytes: rss / 2 });
 

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isCicadaError } from "../../src/errors.js";
 import { agrees, compareTensors, describeSimilarity, similarity } from "../../src/metrics/similarity.js";
-import { numberToFloat16 } from "../../src/runtime/half-float.js";
+import { numberToFloat16 } from "../../src/util/half-float.js";
 
 test("identical arrays have cosine 1 and no difference", () => {
   const a = new Float32Array([1, -2, 3.5]);

@@ -12,7 +12,7 @@ import { isCicadaError } from "../../src/errors.js";
 import type { BenchRun } from "../../src/report/bench-data.js";
 import { writeBenchReport } from "../../src/report/bench-report.js";
 import { PAPER } from "../../src/report/paper-figures.js";
-import { STRATEGIES } from "../../src/runtime/strategy.js";
+import { STRATEGIES } from "../../src/config.js";
 import { cicada } from "../support/cli.js";
 import { syntheticRun } from "./synthetic-bench.js";
 import { xmlProblem } from "./xml-check.js";

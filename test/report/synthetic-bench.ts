@@ -11,7 +11,7 @@ import {
 } from "../../src/bench/cold-start.js";
 import type { ColdStartReport } from "../../src/bench/fresh-instance.js";
 import type { TraceEvent } from "../../src/metrics/trace.js";
-import type { StrategyName } from "../../src/runtime/strategy.js";
+import type { StrategyName } from "../../src/config.js";
 
 const MiB = 2 ** 20;
 

@@ -16,7 +16,7 @@ import { loadModel, type LoadOptions } from "../../src/runtime/load-model.js";
 import { ensureOptimizedStages } from "../../src/runtime/miniloader.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
-import { STRATEGIES } from "../../src/runtime/strategy.js";
+import { STRATEGIES } from "../../src/config.js";
 import type { HostTensor } from "../../src/runtime/host-tensor.js";
 import { floatTensor, ifModel, inputX, saveModel, values, W, writeMlp } from "../importer/tiny-models.js";
 

@@ -16,7 +16,7 @@ import { filesRead, loadModel, prepareModel } from "../../src/runtime/load-model
 import { randomInputs } from "../../src/runtime/model-inputs.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
-import { STRATEGIES } from "../../src/runtime/strategy.js";
+import { STRATEGIES } from "../../src/config.js";
 import { generateZooModel } from "../../src/zoo/registry.js";
 import { inputX, writeMlp } from "../importer/tiny-models.js";
 

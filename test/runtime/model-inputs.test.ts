@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isCicadaError } from "../../src/errors.js";
 import type { GraphInput } from "../../src/format/manifest.js";
-import { float16ToNumber } from "../../src/runtime/half-float.js";
+import { float16ToNumber } from "../../src/util/half-float.js";
 import {
   MAX_INPUT_ELEMENTS,
   randomInputs,

@@ -17,7 +17,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { STRATEGIES } from "../../src/runtime/strategy.js";
+import { STRATEGIES } from "../../src/config.js";
 import { SeededRandom } from "../../src/util/seeded-random.js";
 import type { CaseJob, CaseResult } from "./trust/conformance-child.js";
 import { superviseJobs } from "./trust/supervisor.js";

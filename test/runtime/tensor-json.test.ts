@@ -9,7 +9,7 @@ import {
   float16ToNumber,
   numberToBfloat16,
   numberToFloat16,
-} from "../../src/runtime/half-float.js";
+} from "../../src/util/half-float.js";
 import type { HostTensor } from "../../src/runtime/host-tensor.js";
 import { MAX_INPUT_ELEMENTS, tensorsFromJson, tensorsToJson } from "../../src/runtime/tensor-json.js";
 import { SeededRandom } from "../../src/util/seeded-random.js";

@@ -20,7 +20,7 @@ import { stageOutputDir, type StagingDir } from "../../format/atomic-output.js";
 import { openBundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { UNITS } from "../../metrics/trace.js";
-import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
+import { STRATEGIES, type StrategyName } from "../../config.js";
 import { writeBenchReport } from "../../report/bench-report.js";
 import { findZooModel } from "../../zoo/registry.js";
 import { choiceFlag, intFlag, listFlag, parseStrategies } from "../flags.js";

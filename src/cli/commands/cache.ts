@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { CicadaError } from "../../errors.js";
 import { listCache, pruneCache, type CacheEntry } from "../../runtime/cache-root.js";
-import { defaultCacheRoot } from "../../runtime/runtime.js";
+import { defaultCacheRoot } from "../../config.js";
 import { intFlag } from "../flags.js";
 import { formatBytes, table } from "../format-table.js";
 

@@ -9,7 +9,7 @@ import { ensureZooBundle } from "../../bench/model-cache.js";
 import { CicadaError } from "../../errors.js";
 import { openBundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
-import { STRATEGIES } from "../../runtime/strategy.js";
+import { STRATEGIES } from "../../config.js";
 import { gatewayBudget } from "../../serve/gateway.js";
 import { startPlatform } from "../../serve/platform.js";
 import { POLICIES } from "../../serve/policies.js";

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { openBundle } from "../../format/bundle.js";
 import { prepareModel, filesRead } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
-import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
+import { STRATEGIES, type StrategyName } from "../../config.js";
 import { parseStrategies } from "../flags.js";
 import { formatBytes, table } from "../format-table.js";
 import { statSync } from "node:fs";

@@ -7,7 +7,7 @@ import { CicadaError } from "../../errors.js";
 import { stageOutputDir } from "../../format/atomic-output.js";
 import { readReplayResult } from "../../report/replay-data.js";
 import { replaySummaryJson, replayTable, writeReplayReport } from "../../report/replay-report.js";
-import { isStrategy, STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
+import { isStrategy, STRATEGIES, type StrategyName } from "../../config.js";
 import { POLICIES, type PolicyName } from "../../serve/policies.js";
 import { runReplays, type RunSpec } from "../../serve/replay-run.js";
 import { readAzureTrace } from "../../serve/trace-azure.js";

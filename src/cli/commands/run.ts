@@ -16,7 +16,7 @@ import { runEager, runSequential, type ReferenceRun } from "../../runtime/refere
 import { choiceFlag, intFlag } from "../flags.js";
 import { loadModel, prepareModel, type LoadOptions, type PlanName } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
-import { STRATEGIES, type StrategyName } from "../../runtime/strategy.js";
+import { STRATEGIES, type StrategyName } from "../../config.js";
 import { UNITS, unionLength, unitTimes, utilization } from "../../metrics/trace.js";
 import { ganttSvg } from "../../metrics/gantt.js";
 import { writeFileAtomic } from "../../format/atomic-output.js";

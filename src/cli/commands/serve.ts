@@ -6,7 +6,7 @@
 // --body-timeout-ms has passed (a body still arriving holds no place in a model's queue); the bytes held
 // in bodies still arriving are bounded server-wide by --max-receiving-bytes (503 E_SERVER_BUSY past it).
 import type { Command } from "commander";
-import { STRATEGIES } from "../../runtime/strategy.js";
+import { STRATEGIES } from "../../config.js";
 import { INSTANCE_DEFAULTS, startInstance } from "../../serve/function-instance.js";
 import { listen } from "../../serve/node-adapter.js";
 import { PACE_DEFAULTS, RECEIVING_BODIES } from "../../serve/request-body.js";

@@ -14,7 +14,7 @@ import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { loadModel } from "../../../src/runtime/load-model.js";
 import { runEager } from "../../../src/runtime/reference-runner.js";
 import { createRuntime, type Runtime } from "../../../src/runtime/runtime.js";
-import type { StrategyName } from "../../../src/runtime/strategy.js";
+import type { StrategyName } from "../../../src/config.js";
 import { describeError, serveJobs, type ErrorFacts } from "./job-child.js";
 import { compareOutputs, readTensorFile } from "./tensors.js";
 

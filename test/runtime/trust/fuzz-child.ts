@@ -24,7 +24,7 @@ import type { HostTensor } from "../../../src/runtime/host-tensor.js";
 import { loadModel, prepareModel, type LoadOptions } from "../../../src/runtime/load-model.js";
 import { runEager, runSequential } from "../../../src/runtime/reference-runner.js";
 import { createRuntime, type Runtime } from "../../../src/runtime/runtime.js";
-import { STRATEGIES } from "../../../src/runtime/strategy.js";
+import { STRATEGIES } from "../../../src/config.js";
 import { SeededRandom } from "../../../src/util/seeded-random.js";
 import { constant, inputX, modelOf, node, vi, writeMlp } from "../../importer/tiny-models.js";
 import { EDITS } from "./fuzz-edits.js";

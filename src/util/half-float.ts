@@ -1,7 +1,6 @@
 // Half-precision floats (float16, bfloat16) travel as their 16-bit patterns in a Uint16Array (JavaScript
 // has no such element type in Node 20). Comparisons and JSON need their values: decoding and encoding here,
 // encoding with round-to-nearest-even as onnxruntime and PyTorch do.
-import type { DTypeName } from "../format/onnx-types.js";
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -63,14 +62,14 @@ export function numberToBfloat16(value: number): number {
 }
 
 /** The decoder of a half-float element type, or undefined for any other type. */
-export function halfFloatDecoder(dtype: DTypeName): ((bits: number) => number) | undefined {
+export function halfFloatDecoder(dtype: string): ((bits: number) => number) | undefined {
   if (dtype === "float16") return float16ToNumber;
   if (dtype === "bfloat16") return bfloat16ToNumber;
   return undefined;
 }
 
 /** The encoder of a half-float element type, or undefined for any other type. */
-export function halfFloatEncoder(dtype: DTypeName): ((value: number) => number) | undefined {
+export function halfFloatEncoder(dtype: string): ((value: number) => number) | undefined {
   if (dtype === "float16") return numberToFloat16;
   if (dtype === "bfloat16") return numberToBfloat16;
   return undefined;
