@@ -102,10 +102,6 @@ const BASELINE = {
   lengths: {
     "bench/cold-start.ts": { lines: 518, why: "every scenario's harness in one file; issue 11 splits it" },
     "report/svg-chart.ts": { lines: 401, why: "one line over; issue 11 moves drawing to one place" },
-    "runtime/load-model.ts": {
-      lines: 951,
-      why: "ModelHandle is the whole runtime; issue 11: runtime/model/ + runtime/loaders/",
-    },
     "runtime/miniloader.ts": { lines: 464, why: "six jobs; issue 11: runtime/miniloader/ single-job files" },
     "runtime/weight-retriever.ts": {
       lines: 503,

@@ -1,6 +1,8 @@
 // The event trace of one request: every unit task (L construct, R retrieve, A apply, E execute) of every
 // stage, on one clock shared by all threads. Every metric of the evaluation is computed from it.
 import { performance } from "node:perf_hooks";
+import { DEFAULTS, type Hazard } from "../config.js";
+import { dependenciesOf } from "./pipeline-rule.js";
 
 /** The paper's four units. */
 export type Unit = "L" | "R" | "A" | "E";
@@ -23,6 +25,8 @@ export interface Trace {
   requestStart: number;
   requestEnd: number;
   events: TraceEvent[];
+  /** The hazard rule the loads in this trace were ordered by (default strict). */
+  hazard?: Hazard;
 }
 
 /**
@@ -68,32 +72,27 @@ export interface UnitTimes {
 }
 
 /**
- * The time each unit task became ready: when everything it depends on had ended. Dependencies follow the
- * pipeline: L_i after L_{i-1}; R_i after R_{i-1} (issued in order); A_i after L_i, R_i and A_{i-1} (the
- * paper's hazard rule); E_i after A_i (or L_i where no A was recorded) and E_{i-1}. First tasks depend on the request start.
+ * The time each unit task became ready: when every task it depends on under the pipeline rule
+ * (pipeline-rule.ts) had ended. A task whose dependency was not recorded counts from the request start.
  */
-function readyTime(e: TraceEvent, byKey: Map<string, TraceEvent>, requestStart: number): number {
-  const end = (unit: Unit, stage: number) => byKey.get(`${unit}${stage}`)?.end ?? requestStart;
-  const i = e.stage;
-  switch (e.unit) {
-    case "L":
-    case "R":
-      return i === 0 ? requestStart : end(e.unit, i - 1);
-    case "A":
-      return Math.max(end("L", i), end("R", i), i === 0 ? requestStart : end("A", i - 1));
-    case "E": {
-      // Strategies whose construction binds the weights in one call record it as L only (no A task).
-      const built = byKey.has(`A${i}`) ? end("A", i) : end("L", i);
-      return Math.max(built, i === 0 ? requestStart : end("E", i - 1));
-    }
-  }
+function readyTime(
+  e: TraceEvent,
+  byKey: Map<string, TraceEvent>,
+  requestStart: number,
+  hazard: Hazard,
+): number {
+  // Strategies whose construction binds the weights in one call record it as L only (no A task).
+  const applied = byKey.has(`A${e.stage}`);
+  const deps = dependenciesOf(e, hazard, applied);
+  return Math.max(requestStart, ...deps.map((d) => byKey.get(`${d.unit}${d.stage}`)?.end ?? requestStart));
 }
 
 /**
  * Per-unit working time (sum of task durations) and waiting time (sum over tasks of start minus the time
- * the task became ready), as in the paper's Fig. 12.
+ * the task became ready under the trace's hazard rule), as in the paper's Fig. 12.
  */
 export function unitTimes(trace: Trace): Record<Unit, UnitTimes> {
+  const hazard = trace.hazard ?? DEFAULTS.hazard;
   const byKey = new Map<string, TraceEvent>();
   for (const e of trace.events) {
     // Several tasks of one unit and stage (e.g. R in chunks) merge into their envelope.
@@ -107,7 +106,7 @@ export function unitTimes(trace: Trace): Record<Unit, UnitTimes> {
   const out = Object.fromEntries(UNITS.map((u) => [u, { workMs: 0, waitMs: 0 }])) as Record<Unit, UnitTimes>;
   for (const e of trace.events) out[e.unit].workMs += e.end - e.start;
   for (const e of byKey.values()) {
-    out[e.unit].waitMs += Math.max(0, e.start - readyTime(e, byKey, trace.requestStart));
+    out[e.unit].waitMs += Math.max(0, e.start - readyTime(e, byKey, trace.requestStart, hazard));
   }
   return out;
 }

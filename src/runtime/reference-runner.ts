@@ -16,6 +16,7 @@ import { externalLocation, isExternal, readOnnxFile, writeOnnxFile } from "../fo
 import { dtypeFromName, type DTypeName } from "../format/onnx-types.js";
 import type { HostTensor } from "./host-tensor.js";
 import { validateInputs } from "./model-inputs.js";
+import { Activations } from "./model/activations.js";
 import { createSession, releaseSession, runSession, type SessionConfig } from "./ort-adapter.js";
 
 /** Timings of one stage of a sequential run, in milliseconds. */
@@ -125,13 +126,6 @@ async function withProbeModel<T>(
   }
 }
 
-/** For each tensor, the last stage that reads it, so that activations are dropped once dead. */
-function lastUse(bundle: Bundle): Map<string, number> {
-  const last = new Map<string, number>();
-  for (const s of bundle.manifest.stages) for (const i of s.inputs) last.set(i.name, s.index);
-  return last;
-}
-
 /**
  * Runs a bundle's stages one after another: read the stage's weights (checksum verified), create its
  * session from the structure graph with the weights as in-memory external data, run, release.
@@ -145,8 +139,11 @@ export async function runSequential(
   const { manifest } = bundle;
   validateInputs(manifest.inputs, feeds, bundle.dir);
   const graphOutputs = new Set(manifest.outputs.map((o) => o.name));
-  const last = lastUse(bundle);
-  const live = new Map<string, HostTensor>(Object.entries(feeds));
+  const activations = new Activations(
+    manifest.stages.map((s) => s.inputs.map((i) => i.name)),
+    feeds,
+    bundle.dir,
+  );
   const outputs: Record<string, HostTensor> = {};
   const stages: StageTiming[] = [];
   const t0 = performance.now();
@@ -162,8 +159,7 @@ export async function runSequential(
       externalData: stageExternalData(stage, weights),
     });
     const r2 = performance.now();
-    const stageFeeds: Record<string, HostTensor> = {};
-    for (const input of stage.inputs) stageFeeds[input.name] = live.get(input.name)!;
+    const stageFeeds = activations.feedsOf(stage.index, false);
     let result: Record<string, HostTensor>;
     try {
       result = await runSession(session, stageFeeds);
@@ -171,11 +167,8 @@ export async function runSequential(
       await releaseSession(session);
     }
     const r3 = performance.now();
-    for (const [name, t] of Object.entries(result)) {
-      if (graphOutputs.has(name)) outputs[name] = t;
-      if ((last.get(name) ?? -1) > stage.index) live.set(name, t);
-    }
-    for (const input of stage.inputs) if (last.get(input.name) === stage.index) live.delete(input.name);
+    for (const [name, t] of Object.entries(result)) if (graphOutputs.has(name)) outputs[name] = t;
+    activations.produced(stage.index, result);
     stages.push({
       stage: stage.index,
       readMs: r1 - r0,

@@ -16,7 +16,7 @@ import { runEager, runSequential, type ReferenceRun } from "../../runtime/refere
 import { choiceFlag, intFlag } from "../flags.js";
 import { loadModel, prepareModel, type LoadOptions, type PlanName } from "../../runtime/load-model.js";
 import { createRuntime } from "../../runtime/runtime.js";
-import { STRATEGIES, type StrategyName } from "../../config.js";
+import { DEFAULTS, HAZARDS, STRATEGIES, type Hazard, type StrategyName } from "../../config.js";
 import { UNITS, unionLength, unitTimes, utilization } from "../../metrics/trace.js";
 import { ganttSvg } from "../../metrics/gantt.js";
 import { writeFileAtomic } from "../../format/atomic-output.js";
@@ -37,6 +37,7 @@ interface RunOptions {
   outputs?: string;
   prepack?: boolean;
   plan: string;
+  hazard: string;
 }
 
 function isBundle(target: string): boolean {
@@ -46,6 +47,8 @@ function isBundle(target: string): boolean {
 /** What a cold start through the runtime looked like: its plan, utilisation and units. */
 interface PipelineFacts {
   plan: PlanName;
+  /** The hazard rule the pipeline's loads were ordered (and its waits measured) by; absent for a whole plan. */
+  hazard?: Hazard;
   utilization: number;
   units: ReturnType<typeof unitTimes>;
 }
@@ -75,7 +78,12 @@ export async function runPipelined(
     const run = await model.run(feeds);
     const totalMs = performance.now() - t0;
     await model.dispose();
-    const pipeline = { plan: model.plan, utilization: utilization(run.trace), units: unitTimes(run.trace) };
+    const pipeline = {
+      plan: model.plan,
+      ...(run.trace.hazard ? { hazard: run.trace.hazard } : {}),
+      utilization: utilization(run.trace),
+      units: unitTimes(run.trace),
+    };
     if (gantt) {
       const title = `${bundle.manifest.model.name}: ${strategy} cold start (${totalMs.toFixed(1)} ms)`;
       await writeFileAtomic(gantt, ganttSvg(run.trace, title));
@@ -191,10 +199,16 @@ export function registerRun(program: Command): void {
       "cicada: auto (MiniLoader's whole-model graph when it has one: models up to a quarter of memory; else the stages' pipeline), pipeline or whole",
       "auto",
     )
+    .option(
+      "--hazard <rule>",
+      "preload, cicada's pipeline: strict (A_i after A_{i-1}, the paper's hazard rule) or relaxed (A_i after L_i and R_i only)",
+      DEFAULTS.hazard,
+    )
     .option("--json", "machine-readable output (timings, output names and shapes; values: --outputs)")
     .action(async (target: string, opts: RunOptions) => {
       const strategy = choiceFlag("--strategy", opts.strategy, RUN_STRATEGIES);
       const plan = choiceFlag("--plan", opts.plan, ["auto", "pipeline", "whole"] as const);
+      const hazard = choiceFlag("--hazard", opts.hazard, HAZARDS);
       const seed = intFlag("--seed", opts.seed, 0, 2 ** 31 - 1);
       if (!isBundle(target) && !existsSync(target))
         throw new CicadaError("E_USAGE", `run: ${target} does not exist`);
@@ -222,6 +236,7 @@ export function registerRun(program: Command): void {
         ({ result, pipeline } = await runPipelined(bundle, strategy, feeds, opts.gantt, {
           prepack: opts.prepack ?? false,
           plan,
+          hazard,
         }));
       } else {
         result = await runEager(target, feeds);
@@ -267,7 +282,7 @@ export function registerRun(program: Command): void {
               `${u} work ${pipeline.units[u].workMs.toFixed(1)} / wait ${pipeline.units[u].waitMs.toFixed(1)} ms`,
           );
           process.stdout.write(
-            `plan ${pipeline.plan}; pipeline utilisation ${pipeline.utilization.toFixed(3)}; ${units.join("; ")}\n`,
+            `plan ${pipeline.plan}${pipeline.hazard ? ` (hazard ${pipeline.hazard})` : ""}; pipeline utilisation ${pipeline.utilization.toFixed(3)}; ${units.join("; ")}\n`,
           );
         }
         for (const o of outputs) process.stdout.write(`output ${o.name}: ${o.dtype} [${o.dims.join(",")}]\n`);
