@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   E_BUNDLE_VERSION: "a bundle was written by an incompatible version of the format (re-import it)",
   E_CACHE: "a cache entry cannot be written or read (read-only or full disk); it names the entry",
   E_NO_SPACE: "the disk is full: it names the file and the space needed",
+  E_MEMORY_BUDGET:
+    "a model cannot be loaded within the memory budget by that strategy, even stage by stage: it names the model, the bytes needed and the budget",
   E_OUTPUT_MISSING: "a graph output the manifest names was not produced by the model",
   E_SAFETENSORS: "a safetensors file is malformed",
   E_INPUT_NAME: "an input tensor is missing or unknown",

@@ -6,7 +6,8 @@
 import type { StrategyName } from "../config.js";
 import { openBundle } from "../format/bundle.js";
 import { now } from "../metrics/trace.js";
-import { choosePlan, filesRead, loaderFor } from "./loaders/by-strategy.js";
+import { choosePlan, filesRead, loaderFor, memoryProfileOf, type Planned } from "./loaders/by-strategy.js";
+import { anonymousBytes, defaultMemoryBudget, memoryMode, type MemoryMode } from "./memory-budget.js";
 import { isVerified, type MiniLoaderEntry } from "./miniloader.js";
 import type { LoadedModel, LoadOptions } from "./model/model-api.js";
 import { ModelHandle } from "./model/model-handle.js";
@@ -37,19 +38,42 @@ export async function loadModel(
 ): Promise<LoadedModel> {
   const bundle = await openBundle(bundleDir);
   const start = now();
-  const planned = await choosePlan(runtime, bundle, options);
+  let planned = await choosePlan(runtime, bundle, options);
+  const budget = options.memoryBudgetBytes ?? defaultMemoryBudget();
+  const used = anonymousBytes();
+  const modeOf = (p: Planned) =>
+    memoryMode(
+      bundle.manifest,
+      bundle.dir,
+      options.strategy,
+      memoryProfileOf(options.strategy, p),
+      budget,
+      used,
+    );
+  let memory: MemoryMode;
+  try {
+    memory = modeOf(planned);
+  } catch (e) {
+    // cicada without its cache: the bundle's merged graph copies every weight; its pipeline can stream.
+    if (!(planned.build && planned.plan === "whole")) throw e;
+    planned = { ...planned, plan: "pipeline" };
+    memory = modeOf(planned);
+  }
   const planning =
     options.strategy === "cicada"
       ? { start, end: now(), ...(planned.build ? { build: planned.build } : {}) }
       : undefined;
   const inline =
     planned.plan === "whole" && options.strategy === "cicada" && runsInline(runtime, planned.entry);
-  const sessions = new StageSessions(inline ? runtime.inline : runtime.pool, runtime.pool.size, bundle, {
-    ...SESSION_CONFIGS.mapped,
-    prepacking: options.prepack ?? false,
-  });
+  const sessions = new StageSessions(
+    inline ? runtime.inline : runtime.pool,
+    runtime.pool.size,
+    bundle,
+    { ...SESSION_CONFIGS.mapped, prepacking: options.prepack ?? false },
+    options.memoryBudgetBytes !== undefined,
+  );
   const model = new ModelHandle(runtime, bundle, options, planned.plan, sessions, planning);
-  model.start(loaderFor({ runtime, bundle, options, sessions }, planned));
+  model.start(loaderFor({ runtime, bundle, options, sessions }, planned), memory);
   return model;
 }
 

@@ -27,6 +27,12 @@ export interface SessionConfig {
   prepacking?: boolean;
   /** onnxruntime session config entries (`session.*` keys without the prefix), e.g. saving options. */
   sessionConfigEntries?: Record<string, string>;
+  /**
+   * Whether the session keeps freed activations in its own CPU arena and plans them as one block
+   * (onnxruntime's default: yes). Off, activations go back to the allocator as soon as they die: what a
+   * memory budget needs, since every stage session's arena otherwise holds its peak for the model's life.
+   */
+  memoryArena?: boolean;
   /** onnxruntime log severity: 0 verbose .. 4 fatal (default 2: warnings). */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
@@ -40,6 +46,10 @@ function sessionOptions(config: SessionConfig): ort.InferenceSession.SessionOpti
   if (config.optimizedModelFilePath) options.optimizedModelFilePath = config.optimizedModelFilePath;
   if (config.externalData) options.externalData = config.externalData;
   if (config.logSeverityLevel !== undefined) options.logSeverityLevel = config.logSeverityLevel;
+  if (config.memoryArena === false) {
+    options.enableCpuMemArena = false;
+    options.enableMemPattern = false;
+  }
   // NOTE: onnxruntime-node flattens `extra` into session config entries ("session.intra_op.allow_spinning").
   const session: Record<string, unknown> = {};
   if (config.allowSpinning === false) {

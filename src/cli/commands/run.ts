@@ -38,6 +38,7 @@ interface RunOptions {
   prepack?: boolean;
   plan: string;
   hazard: string;
+  memoryBudgetMb?: string;
 }
 
 function isBundle(target: string): boolean {
@@ -204,11 +205,16 @@ export function registerRun(program: Command): void {
       "preload, cicada's pipeline: strict (A_i after A_{i-1}, the paper's hazard rule) or relaxed (A_i after L_i and R_i only)",
       DEFAULTS.hazard,
     )
+    .option(
+      "--memory-budget-mb <n>",
+      "anonymous memory the load may use, in MiB (default: the machine's or the cgroup's limit); a strategy that copies weights streams stage by stage or is refused (E_MEMORY_BUDGET)",
+    )
     .option("--json", "machine-readable output (timings, output names and shapes; values: --outputs)")
     .action(async (target: string, opts: RunOptions) => {
       const strategy = choiceFlag("--strategy", opts.strategy, RUN_STRATEGIES);
       const plan = choiceFlag("--plan", opts.plan, ["auto", "pipeline", "whole"] as const);
       const hazard = choiceFlag("--hazard", opts.hazard, HAZARDS);
+      const budgetMb = opts.memoryBudgetMb && intFlag("--memory-budget-mb", opts.memoryBudgetMb, 1);
       const seed = intFlag("--seed", opts.seed, 0, 2 ** 31 - 1);
       if (!isBundle(target) && !existsSync(target))
         throw new CicadaError("E_USAGE", `run: ${target} does not exist`);
@@ -237,6 +243,7 @@ export function registerRun(program: Command): void {
           prepack: opts.prepack ?? false,
           plan,
           hazard,
+          ...(budgetMb ? { memoryBudgetBytes: budgetMb * 2 ** 20 } : {}),
         }));
       } else {
         result = await runEager(target, feeds);

@@ -14,6 +14,7 @@ import {
   type MiniLoaderEntry,
 } from "../miniloader.js";
 import type { LoadOptions, PlanName } from "../model/model-api.js";
+import { COPY_FACTOR, type MemoryProfile } from "../memory-budget.js";
 import type { Runtime } from "../runtime.js";
 import { COMPONENTS } from "../strategy.js";
 import { DecoupledLoader } from "./decoupled.js";
@@ -46,6 +47,28 @@ export function loaderFor(ctx: LoaderContext, planned: Planned): Loader {
     case "cicada":
       if (planned.plan === "pipeline") return new DecoupledLoader(ctx, cached, "priority");
       return cached ? new MappedWholeLoader(ctx, planned.entry) : mergedBundleLoader(ctx);
+  }
+}
+
+/**
+ * How a strategy's load uses memory for its plan: the weights it copies (eager parses the source; pisel,
+ * preload and cicada before its cache is built build sessions from bytes) or maps (ort-best, mini, cicada),
+ * and whether it can go stage by stage.
+ */
+export function memoryProfileOf(strategy: StrategyName, planned: Planned): MemoryProfile {
+  const pipeline = planned.plan === "pipeline";
+  switch (strategy) {
+    case "eager":
+      return { factor: COPY_FACTOR.parse, canStream: false };
+    case "ort-best":
+      return { factor: COPY_FACTOR.none, canStream: false };
+    case "pisel":
+    case "preload":
+      return { factor: COPY_FACTOR.build, canStream: true };
+    case "mini":
+      return { factor: COPY_FACTOR.none, canStream: true };
+    case "cicada":
+      return { factor: planned.build ? COPY_FACTOR.build : COPY_FACTOR.none, canStream: pipeline };
   }
 }
 

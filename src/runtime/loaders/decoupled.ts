@@ -16,6 +16,7 @@ import {
   verifyGraphs,
   type MiniLoaderEntry,
 } from "../miniloader.js";
+import { COPY_FACTOR } from "../memory-budget.js";
 import type { StageSlot } from "../model/stage-slot.js";
 import { looksResident } from "../residency.js";
 import { createScheduler } from "../retrieval-scheduler.js";
@@ -128,7 +129,12 @@ export class DecoupledLoader implements Loader {
     const retriever = new WeightRetriever(ranges, {
       mode: entry ? "prefetch" : "buffer",
       scheduler: createScheduler(this.scheduler),
-      memoryBudgetBytes: options.memoryBudgetBytes ?? DEFAULTS.bufferBudgetBytes,
+      // Read-ahead: the default bound, within the load's memory budget (a session built from a buffer
+      // holds about COPY_FACTOR.build times its bytes).
+      memoryBudgetBytes: Math.min(
+        DEFAULTS.bufferBudgetBytes,
+        Math.floor((options.memoryBudgetBytes ?? Infinity) / COPY_FACTOR.build),
+      ),
       ...(options.chunkBytes ? { chunkBytes: options.chunkBytes } : {}),
       onEvent: (e) => sessions.events.push(e),
     });

@@ -16,7 +16,13 @@ export interface LoadOptions {
   hazard?: Hazard;
   /** Bytes per retrieval read (default 4 MiB). */
   chunkBytes?: number;
-  /** preload: stage buffers alive at most (default 1 GiB). */
+  /**
+   * The anonymous memory the process may hold while this model loads and runs (default: the machine's
+   * memory or the cgroup's limit, the smaller). A strategy that copies weights streams when only a stage
+   * at a time fits (each stage loaded before its execution and released after it, every request), and is
+   * refused with E_MEMORY_BUDGET before allocating when not even that fits (memory-budget.ts). Given
+   * explicitly, sessions also return freed activations at once instead of keeping an arena.
+   */
   memoryBudgetBytes?: number;
   /** cicada: skip retrieving cached weights that are already in the page cache (default true). */
   skipResident?: boolean;

@@ -10,6 +10,7 @@ import type { Manifest } from "../../format/manifest.js";
 import { now, type Trace, type TraceEvent } from "../../metrics/trace.js";
 import type { HostTensor } from "../host-tensor.js";
 import type { Loader } from "../loaders/loader.js";
+import type { MemoryMode } from "../memory-budget.js";
 import { validateInputs } from "../model-inputs.js";
 import type { Runtime } from "../runtime.js";
 import { Activations } from "./activations.js";
@@ -33,6 +34,10 @@ export class ModelHandle implements LoadedModel {
   private loadStart = now();
   private buildStarted = false;
   private loader!: Loader;
+  /** Load, run, free: no stage outlives its execution (see start). */
+  private streaming = false;
+  /** A streaming model's requests, one after another (each one loads and frees every stage). */
+  private turn: Promise<unknown> = Promise.resolve();
   private readonly onWorkerDied = (death: { worker: number }) => {
     for (const s of this.slots)
       if (s.worker === death.worker && s.state === "ready") transition(s, "unloaded");
@@ -53,11 +58,17 @@ export class ModelHandle implements LoadedModel {
     runtime.pool.on("worker-died", this.onWorkerDied);
   }
 
-  /** Starts the cold start with `loader`: every stage's loading is under way when this returns. */
-  start(loader: Loader): void {
+  /**
+   * Starts the cold start with `loader`: every stage's loading is under way when this returns. A
+   * `streaming` model (memory-budget.ts) loads nothing ahead: each request loads a stage just before its
+   * execution and releases it after, one request at a time.
+   */
+  start(loader: Loader, memory: MemoryMode = "resident"): void {
     this.loader = loader;
     this.loadStart = this.planning?.start ?? now();
     if (this.planning) this.sessions.record("L", 0, "main", this.planning.start, this.planning.end);
+    this.streaming = memory === "streaming";
+    if (this.streaming) return;
     for (const s of this.slots) transition(s, "loading");
     const loads = loader.start(this.slots);
     this.slots.forEach((slot, i) => {
@@ -114,6 +125,14 @@ export class ModelHandle implements LoadedModel {
 
   async run(feeds: Record<string, HostTensor>, options: RunOptions = {}): Promise<ModelRun> {
     validateInputs(this.manifest.inputs, feeds, this.bundle.dir);
+    if (!this.streaming) return this.runChecked(feeds, options);
+    const mine = this.turn.then(() => this.runChecked(feeds, options));
+    this.turn = mine.catch(() => {});
+    return mine;
+  }
+
+  /** One request, run again on reloaded stages if a file under a session changed meanwhile. */
+  private async runChecked(feeds: Record<string, HostTensor>, options: RunOptions): Promise<ModelRun> {
     const result = await this.runOnce(feeds, options);
     // The cache this load went without is built once the first answer is out (see choosePlan).
     const build = this.planning?.build;
@@ -164,6 +183,7 @@ export class ModelHandle implements LoadedModel {
         if (outputNames.has(name)) outputs[name] = t;
       }
       activations.produced(slot.index, r.outputs);
+      if (this.streaming) await this.unload(slot);
     }
     for (const o of this.manifest.outputs) {
       if (!(o.name in outputs)) {

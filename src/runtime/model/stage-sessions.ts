@@ -37,6 +37,8 @@ export class StageSessions {
     private readonly bundle: Bundle,
     /** Session options of a graph whose weights onnxruntime maps. */
     readonly mapped: StageSessionConfig,
+    /** Sessions without a memory arena (under an explicit memory budget). */
+    private readonly lean = false,
   ) {
     this.outstanding = new Array<number>(workers).fill(0);
   }
@@ -82,7 +84,8 @@ export class StageSessions {
     // least of this model's work outstanding, so a construction does not queue behind an execution that
     // another worker could have overlapped.
     slot.worker = this.leastBusyWorker();
-    const r = await this.busy(slot.worker, this.executor.create(slot.worker, slot.key, source, config));
+    const options = this.lean ? { ...config, memoryArena: false } : config;
+    const r = await this.busy(slot.worker, this.executor.create(slot.worker, slot.key, source, options));
     this.record(unit, slot.index, this.executor.workerName(slot.worker), r.start, r.end, bytes);
   }
 
