@@ -21,7 +21,8 @@ import {
   type Chart,
   type RunGroup,
 } from "./run-groups.js";
-import { figure, type Panel } from "./svg-chart.js";
+import type { Panel } from "./svg-chart.js";
+import { figure } from "./svg-figure.js";
 import { categoryPanel, linePanel, type CategoryItem } from "./svg-panels.js";
 
 /** At most `max` points: each bucket keeps its largest value, so the peak survives. */
