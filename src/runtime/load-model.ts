@@ -40,12 +40,12 @@ import {
   type OptimizedStage,
 } from "./miniloader.js";
 import { validateInputs } from "./model-inputs.js";
-import { looksResident } from "./residency.js";
-import { createScheduler } from "./retrieval-scheduler.js";
+import { looksResident } from "./weight-decoupler/residency.js";
+import { createScheduler } from "./weight-decoupler/retrieval-scheduler.js";
 import type { Runtime } from "./runtime.js";
 import type { StrategyName } from "../config.js";
 import { COMPONENTS, SESSION_CONFIGS } from "./strategy.js";
-import { WeightRetriever } from "./weight-retriever.js";
+import { WeightRetriever } from "./weight-decoupler/weight-retriever.js";
 import type { SessionSource, StageSessionConfig, WorkerPool } from "./worker-pool.js";
 
 /** Options of {@link loadModel}. */

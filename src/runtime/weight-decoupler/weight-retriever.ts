@@ -6,9 +6,9 @@
 // Which retrieval reads its next chunk is decided by a RetrievalScheduler, consulted before every chunk.
 import { close as closeFd, openSync, read as readFd } from "node:fs";
 import { crc32 } from "node:zlib";
-import { CicadaError, isCicadaError } from "../errors.js";
-import { formatCrc32 } from "../format/checksum.js";
-import { now as traceNow, type TraceEvent } from "../metrics/trace.js";
+import { CicadaError, isCicadaError } from "../../errors.js";
+import { formatCrc32 } from "../../format/checksum.js";
+import { now as traceNow, type TraceEvent } from "../../metrics/trace.js";
 import { PriorityScheduler, type RetrievalScheduler } from "./retrieval-scheduler.js";
 
 /** One stage's weight bytes: `length` bytes at `offset` of `path`. */

@@ -1,8 +1,8 @@
 // The priority-aware scheduler of weight retrievals (the paper's Algorithm 1 plus its stall rule), and the
 // FIFO policy it is ablated against. The WeightRetriever asks the scheduler before every chunk it reads;
 // the policy decides whether that chunk may go now or must wait, so suspension takes effect between chunks.
-import { CicadaError } from "../errors.js";
-import { now as traceNow } from "../metrics/trace.js";
+import { CicadaError } from "../../errors.js";
+import { now as traceNow } from "../../metrics/trace.js";
 
 /** Why a retrieval was raised: it ran past its expected duration, or the pipeline is stalled waiting for it. */
 export type RaiseReason = "overdue" | "stalled";
