@@ -106,10 +106,6 @@ const BASELINE = {
       why: "ModelHandle is the whole runtime; issue 11: runtime/model/ + runtime/loaders/",
     },
     "runtime/miniloader.ts": { lines: 464, why: "six jobs; issue 11: runtime/miniloader/ single-job files" },
-    "runtime/worker-pool.ts": {
-      lines: 441,
-      why: "placement and RPC in one; issue 11: one request-id RPC, placement with the loaders",
-    },
     "zoo/llama.ts": { lines: 465, why: "the LLaMA graph in one builder; split blocks from the model" },
   } as Record<string, Known & { lines: number }>,
 };
