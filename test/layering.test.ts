@@ -100,7 +100,6 @@ const BASELINE = {
   } as Record<string, Known>,
   /** Files over MAX_LINES: today's line count; may grow by at most GROWTH lines. */
   lengths: {
-    "bench/cold-start.ts": { lines: 518, why: "every scenario's harness in one file; issue 11 splits it" },
     "runtime/load-model.ts": {
       lines: 951,
       why: "ModelHandle is the whole runtime; issue 11: runtime/model/ + runtime/loaders/",
