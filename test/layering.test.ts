@@ -105,7 +105,6 @@ const BASELINE = {
       why: "ModelHandle is the whole runtime; issue 11: runtime/model/ + runtime/loaders/",
     },
     "runtime/miniloader.ts": { lines: 464, why: "six jobs; issue 11: runtime/miniloader/ single-job files" },
-    "zoo/llama.ts": { lines: 465, why: "the LLaMA graph in one builder; split blocks from the model" },
   } as Record<string, Known & { lines: number }>,
 };
 
