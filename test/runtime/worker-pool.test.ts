@@ -221,7 +221,7 @@ test("close() settles pending requests and leaves no thread or port behind", asy
   assert.equal(left, before - 1, "the closed pool's port is gone; the shared pool keeps its own");
 });
 
-test("the warm-up model written out in worker-pool.ts is what onnx-io encodes for y = Identity(x)", () => {
+test("the warm-up model written out in worker-protocol.ts is what onnx-io encodes for y = Identity(x)", () => {
   const info = (name: string) => ({
     name,
     type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } } },
