@@ -5,4 +5,4 @@
 export { importModel, type ImportOptions } from "./importer/import-model.js";
 export { ZOO, findZooModel, generateZooModel } from "./zoo/registry.js";
 export { runEager, runSequential, type ProbeTensor } from "./runtime/reference-runner.js";
-export { ganttSvg } from "./metrics/gantt.js";
+export { ganttSvg } from "./report/gantt.js";

@@ -100,18 +100,7 @@ const BASELINE = {
   } as Record<string, Known>,
   /** Files over MAX_LINES: today's line count; may grow by at most GROWTH lines. */
   lengths: {
-    "bench/cold-start.ts": { lines: 518, why: "every scenario's harness in one file; issue 11 splits it" },
-    "report/svg-chart.ts": { lines: 401, why: "one line over; issue 11 moves drawing to one place" },
     "runtime/miniloader.ts": { lines: 464, why: "six jobs; issue 11: runtime/miniloader/ single-job files" },
-    "runtime/weight-retriever.ts": {
-      lines: 503,
-      why: "retrieval, residency and buffers; issue 11: runtime/weight-decoupler/",
-    },
-    "runtime/worker-pool.ts": {
-      lines: 441,
-      why: "placement and RPC in one; issue 11: one request-id RPC, placement with the loaders",
-    },
-    "zoo/llama.ts": { lines: 465, why: "the LLaMA graph in one builder; split blocks from the model" },
   } as Record<string, Known & { lines: number }>,
 };
 

@@ -21,7 +21,7 @@ import { randomInputs } from "../runtime/model-inputs.js";
 import { ORT_VERSION } from "../util/ort-version.js";
 import { defaultCacheRoot } from "../config.js";
 import type { StrategyName } from "../config.js";
-import type { BenchTarget, CacheState } from "./cold-start.js";
+import type { BenchTarget, CacheState } from "./cold-start-types.js";
 import { describeMachine, type Machine } from "./machine.js";
 import { evictFiles, largestFile, makeResident, verifyEviction, type EvictionCheck } from "./page-cache.js";
 import {

@@ -19,7 +19,8 @@ import {
   type Chart,
   type RunGroup,
 } from "./run-groups.js";
-import { figure, type Panel } from "./svg-chart.js";
+import type { Panel } from "./svg-chart.js";
+import { figure } from "./svg-figure.js";
 import { categoryPanel, type CategoryItem } from "./svg-panels.js";
 
 function latencyFigure(g: RunGroup): string {

@@ -3,20 +3,10 @@
 // output came, with the ratio to ort-best's script beside it. Where a fresh process spends its time is
 // easier seen than read from the breakdown table.
 import type { ProcessBenchSummary, ProcessResult } from "../bench/process-bench.js";
-import {
-  bar,
-  figure,
-  GRID,
-  INK,
-  linearScale,
-  MUTED,
-  PALETTE,
-  text,
-  xAxis,
-  type Box,
-  type LegendItem,
-  type Panel,
-} from "./svg-chart.js";
+import { bar, GRID, INK, MUTED, PALETTE, text, type Box, type Panel } from "./svg-chart.js";
+import { linearScale } from "./svg-scales.js";
+import { xAxis, type LegendItem } from "./svg-axes.js";
+import { figure } from "./svg-figure.js";
 
 /** The parts drawn, in order from spawn to first output. */
 const PARTS = [

@@ -1,7 +1,7 @@
 // The figures drawn from the raw data of every cold start (raw/<model>.json): memory over time (Fig. 10),
 // the cosine of every stage output (Fig. 11), per-unit occupancy (Fig. 14) and the Gantt charts (Fig. 15).
 // A run without raw data has none of them, except the cosine figure, which falls back to the summary.
-import { ganttSvg } from "../metrics/gantt.js";
+import { ganttSvg } from "./gantt.js";
 import { UNITS, unionLength, type Trace, type Unit } from "../metrics/trace.js";
 import type { StrategyName } from "../config.js";
 import { countedColdStarts, medianColdStart, type BenchRun, type ReportRaw } from "./bench-data.js";
@@ -21,7 +21,8 @@ import {
   type Chart,
   type RunGroup,
 } from "./run-groups.js";
-import { figure, type Panel } from "./svg-chart.js";
+import type { Panel } from "./svg-chart.js";
+import { figure } from "./svg-figure.js";
 import { categoryPanel, linePanel, type CategoryItem } from "./svg-panels.js";
 
 /** At most `max` points: each bucket keeps its largest value, so the peak survives. */

@@ -8,7 +8,8 @@ import { writeOutputDir } from "../format/atomic-output.js";
 import type { ReplayResult, ReplayRun } from "../serve/replay-run.js";
 import { mdTable } from "./report-tables.js";
 import { STRATEGY_COLOURS } from "./run-groups.js";
-import { figure, PALETTE } from "./svg-chart.js";
+import { PALETTE } from "./svg-chart.js";
+import { figure } from "./svg-figure.js";
 import { categoryPanel, linePanel } from "./svg-panels.js";
 
 const MiB = 2 ** 20;

@@ -4,7 +4,7 @@
 import type { Unit } from "../metrics/trace.js";
 import type { StrategyName } from "../config.js";
 import type { BenchRun } from "./bench-data.js";
-import type { LegendItem } from "./svg-chart.js";
+import type { LegendItem } from "./svg-axes.js";
 
 /** One colour per strategy, the same in every figure (Okabe–Ito; eager, the baseline, in grey). */
 export const STRATEGY_COLOURS: Record<StrategyName, string> = {

@@ -1,4 +1,4 @@
-// The two kinds of plot panels the evaluation's figures are made of, drawn with the kit of svg-chart.ts:
+// The two kinds of plot panels the evaluation's figures are made of, drawn with the SVG kit (svg-*.ts):
 // category panels (one group per category on x; in each group side-by-side items that are bars with
 // whiskers, stacked bars or strips of points) and line panels (series over a linear x axis). Each panel
 // lays itself out inside the box it is given: margins follow from its tick and category labels.
@@ -7,20 +7,16 @@ import {
   GRID,
   INK,
   line,
-  linearScale,
-  logScale,
   MUTED,
   text,
   textWidth,
   tooltip,
   wrapText,
-  xAxis,
-  yAxis,
-  yAxisWidth,
   type Box,
   type Panel,
-  type Scale,
 } from "./svg-chart.js";
+import { linearScale, logScale, type Scale } from "./svg-scales.js";
+import { xAxis, yAxis, yAxisWidth } from "./svg-axes.js";
 
 /** One side-by-side item of a category group. */
 export type CategoryItem =

@@ -8,22 +8,25 @@
 // onnxruntime is initialised.
 import { EventEmitter } from "node:events";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
+import { DEFAULTS } from "../config.js";
 import { CicadaError } from "../errors.js";
+import { RpcCalls } from "../util/rpc.js";
 import type { HostTensor } from "./host-tensor.js";
 import {
-  GATE_ACTIONS,
+  WARM_UP_MODEL,
   describeRequest,
   requestTransferables,
   type CreateResult,
-  type GateAction,
   type ReleaseResult,
   type ResultOf,
   type RunResult,
   type SessionSource,
   type StageSessionConfig,
+  type TaskGate,
   type WorkerInit,
   type WorkerReply,
   type WorkerRequest,
+  type WorkerRequestBody,
   withSessionDefaults,
 } from "./worker-protocol.js";
 
@@ -31,7 +34,7 @@ export type { CreateResult, ReleaseResult, RunResult, SessionSource, StageSessio
 
 /** Options of a {@link WorkerPool}. */
 export interface WorkerPoolOptions {
-  /** Number of stage workers (default 2). */
+  /** Number of stage workers (default DEFAULTS.workers). */
   workers?: number;
   /** Intra-op threads of every session, unless a create's config says otherwise (default: onnxruntime's). */
   intraOpNumThreads?: number;
@@ -60,36 +63,6 @@ export interface WorkerPoolEvents {
   "worker-ready": [{ worker: number; name: string; ortVersion: string }];
 }
 
-/**
- * Test-only debug hook: holds a create or run at its start, on the worker's thread, until {@link open}.
- * The worker is then blocked as if onnxruntime were busy, so tests can queue requests behind a running
- * task or kill a worker in the middle of a request, without timing anything.
- */
-export class TaskGate {
-  /** The shared cell the worker waits on. */
-  readonly cell = new Int32Array(new SharedArrayBuffer(4));
-  /** Resolves when the worker has picked the task and waits at the gate. */
-  readonly started: Promise<void>;
-  /** @internal Settles {@link started}; called by the pool. */
-  readonly settle: (error?: Error) => void;
-
-  constructor() {
-    let settle: (error?: Error) => void = () => undefined;
-    this.started = new Promise<void>((resolve, reject) => {
-      settle = (error) => (error ? reject(error) : resolve());
-    });
-    // A gate whose task failed before it started must not raise an unhandled rejection.
-    this.started.catch(() => undefined);
-    this.settle = settle;
-  }
-
-  /** Lets the task proceed, or makes the worker exit (`exit`) or throw an uncaught exception (`throw`). */
-  open(action: GateAction = "proceed"): void {
-    Atomics.store(this.cell, 0, GATE_ACTIONS.indexOf(action) + 1);
-    Atomics.notify(this.cell, 0);
-  }
-}
-
 /** Per-request options. */
 export interface RequestOptions {
   /** Test-only: hold the task at its start (see {@link TaskGate}). */
@@ -99,10 +72,9 @@ export interface RequestOptions {
 /** How long {@link WorkerPool.close} lets work already in the workers finish. */
 const CLOSE_GRACE_MS = 30_000;
 
-interface Pending {
-  request: WorkerRequest;
-  resolve: (result: ResultOf[keyof ResultOf]) => void;
-  reject: (error: Error) => void;
+/** What the pool keeps with each request in flight: the request (for errors and sessions) and its gate. */
+interface CallMeta {
+  request: WorkerRequestBody;
   gate?: TaskGate;
 }
 
@@ -111,7 +83,7 @@ interface Slot {
   name: string;
   worker: Worker;
   port: MessagePort;
-  pending: Map<number, Pending>;
+  calls: RpcCalls<CallMeta>;
   sessions: Set<string>;
   ready: Promise<void>;
   markReady: () => void;
@@ -122,18 +94,6 @@ interface Slot {
   lastError?: Error;
   killed: boolean;
 }
-
-/**
- * The model of WorkerInit.warmUpModel, y = Identity(x) with x and y float32 [1] (IR 8, opset 17), as
- * onnx-io's encodeModel writes it (test/runtime/worker-pool.test.ts checks that it still does). Written out
- * so that starting a runtime does not load the protobuf schema for 69 bytes. The worker's warm-up session
- * initialises onnxruntime (its environment, ~15-20 ms) while the thread starts, not in a request.
- */
-export const WARM_UP_MODEL: readonly number[] = [
-  8, 8, 58, 61, 10, 16, 10, 1, 120, 18, 1, 121, 34, 8, 73, 100, 101, 110, 116, 105, 116, 121, 18, 7, 119, 97,
-  114, 109, 45, 117, 112, 90, 15, 10, 1, 120, 18, 10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 98, 15, 10, 1, 121, 18,
-  10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 66, 2, 16, 17,
-];
 
 const ENTRY = new URL(`./stage-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
 
@@ -159,7 +119,6 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   /** One entry per worker; undefined until the worker is started. */
   private readonly slots: (Slot | undefined)[];
   private readonly intraOpNumThreads: number | undefined;
-  private nextId = 1;
   private closed = false;
 
   /**
@@ -168,7 +127,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
    */
   constructor(options: WorkerPoolOptions = {}) {
     super();
-    const count = options.workers ?? 2;
+    const count = options.workers ?? DEFAULTS.workers;
     if (!Number.isInteger(count) || count < 1) {
       throw new CicadaError("E_USAGE", `a worker pool needs at least 1 worker, found ${count}`);
     }
@@ -277,7 +236,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         (s) =>
           s !== undefined &&
           !s.exited &&
-          (!s.isReady || [...s.pending.values()].some((p) => p.gate === undefined)),
+          (!s.isReady || s.calls.waiting().some((c) => c.meta.gate === undefined)),
       );
     while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.slots.map((s) => (s ? s.worker.terminate() : Promise.resolve(0))));
@@ -314,7 +273,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       name,
       worker: startThread({ name, port: port2, warmUpModel: Uint8Array.from(WARM_UP_MODEL) }),
       port: port1,
-      pending: new Map(),
+      calls: new RpcCalls<CallMeta>(),
       sessions: new Set(),
       ready,
       markReady,
@@ -331,42 +290,31 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return slot;
   }
 
-  private send<K extends WorkerRequest["kind"]>(
+  /** Sends a request to `worker` (starting it if need be); its buffers are transferred. */
+  private async send<K extends WorkerRequest["kind"]>(
     worker: number,
     body: Omit<Extract<WorkerRequest, { kind: K }>, "id"> & { kind: K },
     options: RequestOptions,
   ): Promise<ResultOf[K]> {
-    return new Promise<ResultOf[K]>((resolve, reject) => {
-      this.checkIndex(worker);
-      const request = { ...body, id: this.nextId++ } as WorkerRequest;
-      if (options.gate) request.gate = options.gate.cell;
-      const name = this.workerName(worker);
-      // A closed pool starts no worker; a worker that could not start is not started again.
-      const slot = this.closed ? undefined : this.slot(worker);
-      if (!slot || slot.exited) {
-        const why = slot ? `${name} failed to start` : "the pool is closed";
-        reject(new CicadaError("E_RUNTIME", `${name}: cannot ${describeRequest(request)}: ${why}`));
-        return;
-      }
-      slot.pending.set(request.id, {
-        request,
-        resolve: resolve as (result: ResultOf[keyof ResultOf]) => void,
-        reject,
-        ...(options.gate ? { gate: options.gate } : {}),
-      });
+    const request = (options.gate ? { ...body, gate: options.gate.cell } : body) as WorkerRequestBody;
+    const name = this.workerName(worker);
+    this.checkIndex(worker);
+    // A closed pool starts no worker; a worker that could not start is not started again.
+    const slot = this.closed ? undefined : this.slot(worker);
+    if (!slot || slot.exited) {
+      const why = slot ? `${name} failed to start` : "the pool is closed";
+      throw new CicadaError("E_RUNTIME", `${name}: cannot ${describeRequest(request)}: ${why}`);
+    }
+    const port = slot.port;
+    return slot.calls.call<ResultOf[K]>({ request, gate: options.gate }, (id) => {
+      const message = { ...request, id };
       try {
-        slot.port.postMessage(request, requestTransferables(request));
+        port.postMessage(message, requestTransferables(message));
       } catch {
         // NOTE: Node's pooled small Buffers cannot be transferred (an error from Node 21 on): copy those.
-        slot.port.postMessage(request);
+        port.postMessage(message);
       }
     });
-  }
-
-  private settle(slot: Slot, id: number): Pending | undefined {
-    const pending = slot.pending.get(id);
-    slot.pending.delete(id);
-    return pending;
   }
 
   private onReply(slot: Slot, reply: WorkerReply): void {
@@ -377,28 +325,28 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         this.emit("worker-ready", { worker: slot.index, name: slot.name, ortVersion: reply.ortVersion });
         return;
       case "started":
-        slot.pending.get(reply.id)?.gate?.settle();
+        slot.calls.peek(reply.id)?.meta.gate?.settle();
         return;
       case "done": {
-        const pending = this.settle(slot, reply.id);
-        if (!pending) return;
-        const { request } = pending;
+        const call = slot.calls.take(reply.id);
+        if (!call) return;
+        const { request } = call.meta;
         if (request.kind === "create") slot.sessions.add(request.key);
         if (request.kind === "release" || request.kind === "releaseAll") {
           for (const key of (reply.result as ReleaseResult).released) slot.sessions.delete(key);
         }
-        pending.resolve(reply.result);
+        call.resolve(reply.result);
         return;
       }
       case "failed": {
-        const pending = this.settle(slot, reply.id);
-        if (!pending) return;
+        const call = slot.calls.take(reply.id);
+        if (!call) return;
         const error = new CicadaError(
           reply.code,
-          `${slot.name}: ${describeRequest(pending.request)}: ${reply.message}`,
+          `${slot.name}: ${describeRequest(call.meta.request)}: ${reply.message}`,
         );
-        pending.gate?.settle(error);
-        pending.reject(error);
+        call.meta.gate?.settle(error);
+        call.reject(error);
         return;
       }
     }
@@ -414,15 +362,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         : slot.lastError
           ? `uncaught exception: ${slot.lastError.message}`
           : `exit code ${code}`;
-    const failedRequests: string[] = [];
-    for (const { request, reject, gate } of slot.pending.values()) {
-      const what = describeRequest(request);
-      failedRequests.push(what);
+    const failed = slot.calls.failAll(({ meta }) => {
+      const what = describeRequest(meta.request);
       const error = new CicadaError("E_RUNTIME", `${slot.name} died (${reason}) before ${what} finished`);
-      gate?.settle(error);
-      reject(error);
-    }
-    slot.pending.clear();
+      meta.gate?.settle(error);
+      return error;
+    });
+    const failedRequests = failed.map((call) => describeRequest(call.meta.request));
     if (!slot.isReady) {
       slot.failStart(new CicadaError("E_RUNTIME", `${slot.name} failed to start: ${reason}`));
       // A worker that cannot start would fail again: no replacement, its requests fail at once.

@@ -1,6 +1,8 @@
 // The messages between the worker pool (main thread) and a stage worker, in one place so both ends agree.
-// Requests carry an id chosen by the pool; every reply names that id. Everything here must survive the
-// structured clone: plain objects, typed arrays, SharedArrayBuffers; no classes, no functions.
+// Requests carry an id chosen by the pool (src/util/rpc.ts correlates them); every reply names that id.
+// Every message must survive the structured clone: plain objects, typed arrays, SharedArrayBuffers; no
+// classes, no functions. Also here: what a worker is given at spawn (the warm-up model among it) and the
+// test gate, whose shared cell both ends read (TaskGate is its main-thread half).
 import type { MessagePort } from "node:worker_threads";
 import type { SessionConfig } from "./ort-adapter.js";
 import type { HostTensor } from "./host-tensor.js";
@@ -49,6 +51,36 @@ export const GATE_ACTIONS: readonly GateAction[] = ["proceed", "exit", "throw"];
 /** Exit code of a worker told to exit by a gate. */
 export const GATE_EXIT_CODE = 7;
 
+/**
+ * Test-only debug hook: holds a create or run at its start, on the worker's thread, until {@link open}.
+ * The worker is then blocked as if onnxruntime were busy, so tests can queue requests behind a running
+ * task or kill a worker in the middle of a request, without timing anything.
+ */
+export class TaskGate {
+  /** The shared cell the worker waits on. */
+  readonly cell = new Int32Array(new SharedArrayBuffer(4));
+  /** Resolves when the worker has picked the task and waits at the gate. */
+  readonly started: Promise<void>;
+  /** @internal Settles {@link started}; called by the pool. */
+  readonly settle: (error?: Error) => void;
+
+  constructor() {
+    let settle: (error?: Error) => void = () => undefined;
+    this.started = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(error) : resolve());
+    });
+    // A gate whose task failed before it started must not raise an unhandled rejection.
+    this.started.catch(() => undefined);
+    this.settle = settle;
+  }
+
+  /** Lets the task proceed, or makes the worker exit (`exit`) or throw an uncaught exception (`throw`). */
+  open(action: GateAction = "proceed"): void {
+    Atomics.store(this.cell, 0, GATE_ACTIONS.indexOf(action) + 1);
+    Atomics.notify(this.cell, 0);
+  }
+}
+
 interface RequestBase {
   id: number;
   /**
@@ -84,6 +116,13 @@ export interface ReleaseAllRequest extends RequestBase {
 /** A message from the pool to a worker. */
 export type WorkerRequest = CreateRequest | RunRequest | ReleaseRequest | ReleaseAllRequest;
 
+/** A request before the pool has given it its id (what the pool keeps to describe it). */
+export type WorkerRequestBody = WorkerRequest extends infer R
+  ? R extends WorkerRequest
+    ? Omit<R, "id">
+    : never
+  : never;
+
 export interface CreateResult extends TaskTiming {
   inputNames: string[];
   outputNames: string[];
@@ -115,6 +154,18 @@ export type WorkerReply =
   | { kind: "done"; id: number; result: ResultOf[keyof ResultOf] }
   | { kind: "failed"; id: number; code: ErrorCode; message: string };
 
+/**
+ * The model of WorkerInit.warmUpModel, y = Identity(x) with x and y float32 [1] (IR 8, opset 17), as
+ * onnx-io's encodeModel writes it (test/runtime/worker-pool.test.ts checks that it still does). Written out
+ * so that starting a runtime does not load the protobuf schema for 69 bytes. The worker's warm-up session
+ * initialises onnxruntime (its environment, ~15-20 ms) while the thread starts, not in a request.
+ */
+export const WARM_UP_MODEL: readonly number[] = [
+  8, 8, 58, 61, 10, 16, 10, 1, 120, 18, 1, 121, 34, 8, 73, 100, 101, 110, 116, 105, 116, 121, 18, 7, 119, 97,
+  114, 109, 45, 117, 112, 90, 15, 10, 1, 120, 18, 10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 98, 15, 10, 1, 121, 18,
+  10, 10, 8, 8, 1, 18, 4, 10, 2, 8, 1, 66, 2, 16, 17,
+];
+
 /** The data given to a worker at spawn. */
 export interface WorkerInit {
   /** Name used in errors and trace events ("worker-0"). */
@@ -142,7 +193,7 @@ export function transferablesOf(views: readonly ArrayBufferView[]): ArrayBuffer[
 }
 
 /** The buffers of a request that the pool hands over to the worker. */
-export function requestTransferables(request: WorkerRequest): ArrayBuffer[] {
+export function requestTransferables(request: WorkerRequestBody): ArrayBuffer[] {
   switch (request.kind) {
     case "create":
       return "bytes" in request.source
@@ -156,7 +207,7 @@ export function requestTransferables(request: WorkerRequest): ArrayBuffer[] {
 }
 
 /** A short description of a request for error messages: "run 'stage-3'". */
-export function describeRequest(request: WorkerRequest): string {
+export function describeRequest(request: WorkerRequestBody): string {
   return request.kind === "releaseAll" ? "releaseAll" : `${request.kind} '${request.key}'`;
 }
 

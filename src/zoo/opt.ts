@@ -1,10 +1,10 @@
 // The OPT family of the zoo: Hugging Face's OPTForCausalLM (do_layer_norm_before = true, the 1.3B and
 // larger layout) rebuilt node by node in ONNX, one forward pass over a prompt without KV cache, with the
 // HF state_dict names and shapes. It shares its decoder pieces (Gemm-based Linear in HF layout, per-layer
-// causal mask from input_ids, tied lm_head) with the LLaMA family: see DecoderEmitter in llama.ts.
+// causal mask from input_ids, tied lm_head) with the LLaMA family: see DecoderEmitter in decoder-emitter.ts.
 import { DataType } from "../format/onnx-types.js";
 import { GraphBuilder, uniformStd } from "./graph-builder.js";
-import { constantInit, DecoderEmitter, INITIALIZER_STD } from "./llama.js";
+import { constantInit, DecoderEmitter, INITIALIZER_STD } from "./decoder-emitter.js";
 import type { ZooModel } from "./zoo-model.js";
 
 /**

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BenchRaw, BenchSummary } from "../../src/bench/cold-start.js";
+import type { BenchRaw, BenchSummary } from "../../src/bench/cold-start-types.js";
 import { UNITS } from "../../src/metrics/trace.js";
 import { STRATEGIES } from "../../src/config.js";
 import { cicada, json } from "../support/cli.js";

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BenchSummary } from "../../src/bench/cold-start.js";
+import type { BenchSummary } from "../../src/bench/cold-start-types.js";
 import { isCicadaError } from "../../src/errors.js";
 import type { BenchRun } from "../../src/report/bench-data.js";
 import { writeBenchReport } from "../../src/report/bench-report.js";

@@ -2,18 +2,10 @@
 // panels whose marks match their data and whose labels stay clear of each other.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  escapeXml,
-  figure,
-  legend,
-  linearScale,
-  logScale,
-  niceStep,
-  powerOfTen,
-  textWidth,
-  wrapText,
-  type Box,
-} from "../../src/report/svg-chart.js";
+import { escapeXml, textWidth, wrapText, type Box } from "../../src/report/svg-chart.js";
+import { linearScale, logScale, niceStep, powerOfTen } from "../../src/report/svg-scales.js";
+import { legend } from "../../src/report/svg-axes.js";
+import { figure } from "../../src/report/svg-figure.js";
 import { categoryPanel, linePanel } from "../../src/report/svg-panels.js";
 import { xmlProblem } from "./xml-check.js";
 

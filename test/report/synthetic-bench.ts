@@ -1,14 +1,14 @@
 // Synthetic benchmark data for the report tests: cold starts with traces, memory series and stage cosines
 // shaped like `cicada bench` writes them, summarised by the benchmark's own summarizeStrategy, so reports
 // are tested on the real types without running onnxruntime.
-import {
-  summarizeStrategy,
-  type BenchRaw,
-  type BenchSummary,
-  type RawColdStart,
-  type Scenario,
-  type CacheState,
-} from "../../src/bench/cold-start.js";
+import { summarizeStrategy } from "../../src/bench/cold-start-summary.js";
+import type {
+  BenchRaw,
+  BenchSummary,
+  RawColdStart,
+  Scenario,
+  CacheState,
+} from "../../src/bench/cold-start-types.js";
 import type { ColdStartReport } from "../../src/bench/fresh-instance.js";
 import type { TraceEvent } from "../../src/metrics/trace.js";
 import type { StrategyName } from "../../src/config.js";

@@ -14,8 +14,13 @@ import type { HostTensor } from "../../src/runtime/host-tensor.js";
 import { createSession, releaseSession, runSession } from "../../src/runtime/ort-adapter.js";
 import { decodeModel, encodeModel } from "../../src/format/onnx-io.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
-import { TaskGate, WARM_UP_MODEL, WorkerPool, type WorkerDeath } from "../../src/runtime/worker-pool.js";
-import { nextTaskIndex, type WorkerRequest } from "../../src/runtime/worker-protocol.js";
+import { WorkerPool, type WorkerDeath } from "../../src/runtime/worker-pool.js";
+import {
+  nextTaskIndex,
+  TaskGate,
+  WARM_UP_MODEL,
+  type WorkerRequest,
+} from "../../src/runtime/worker-protocol.js";
 import { GraphBuilder, uniformStd } from "../../src/zoo/graph-builder.js";
 import { writeZooModel } from "../../src/zoo/model-writer.js";
 
@@ -216,7 +221,7 @@ test("close() settles pending requests and leaves no thread or port behind", asy
   assert.equal(left, before - 1, "the closed pool's port is gone; the shared pool keeps its own");
 });
 
-test("the warm-up model written out in worker-pool.ts is what onnx-io encodes for y = Identity(x)", () => {
+test("the warm-up model written out in worker-protocol.ts is what onnx-io encodes for y = Identity(x)", () => {
   const info = (name: string) => ({
     name,
     type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 1 }] } } },

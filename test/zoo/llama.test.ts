@@ -2,7 +2,8 @@
 // weights are only declared), and tiny-llama run in onnxruntime against an independent reference.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildLlama, llamaConfigs, llamaModels, ropeInverseFrequencies } from "../../src/zoo/llama.js";
+import { buildLlama, llamaConfigs, llamaModels } from "../../src/zoo/llama.js";
+import { ropeInverseFrequencies } from "../../src/zoo/llama-blocks.js";
 import type { ZooModel } from "../../src/zoo/zoo-model.js";
 import { checkTinyDecoder } from "./llm-test-kit.js";
 import { llamaReference } from "./reference-llm.js";

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { externalLocation, isExternal, readOnnxFile, readRange } from "../../src/format/onnx-io.js";
 import { DataType } from "../../src/format/onnx-types.js";
-import type { LlamaConfig } from "../../src/zoo/llama.js";
+import type { LlamaConfig } from "../../src/zoo/llama-blocks.js";
 import type { OptConfig } from "../../src/zoo/opt.js";
 
 /** A float32 weight read from disk. */

@@ -6,13 +6,13 @@ import { existsSync, statSync } from "node:fs";
 import { access, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { constants } from "node:fs";
+import { benchModels } from "../../bench/cold-start.js";
 import {
-  benchModels,
   CACHE_STATES,
   SCENARIOS,
   type BenchSummary,
   type BenchTarget,
-} from "../../bench/cold-start.js";
+} from "../../bench/cold-start-types.js";
 import { ensureZooBundle } from "../../bench/model-cache.js";
 import { benchProcesses, type ProcessBenchSummary } from "../../bench/process-bench.js";
 import { CicadaError } from "../../errors.js";

@@ -18,7 +18,7 @@ import { loadModel, prepareModel, type LoadOptions, type PlanName } from "../../
 import { createRuntime } from "../../runtime/runtime.js";
 import { DEFAULTS, HAZARDS, STRATEGIES, type Hazard, type StrategyName } from "../../config.js";
 import { UNITS, unionLength, unitTimes, utilization } from "../../metrics/trace.js";
-import { ganttSvg } from "../../metrics/gantt.js";
+import { ganttSvg } from "../../report/gantt.js";
 import { writeFileAtomic } from "../../format/atomic-output.js";
 import { stageTable } from "../format-table.js";
 

@@ -18,9 +18,9 @@ import {
 } from "../miniloader.js";
 import { COPY_FACTOR } from "../memory-budget.js";
 import type { StageSlot } from "../model/stage-slot.js";
-import { looksResident } from "../residency.js";
-import { createScheduler } from "../retrieval-scheduler.js";
-import { WeightRetriever, type RetrievalRange } from "../weight-retriever.js";
+import { looksResident } from "../weight-decoupler/residency.js";
+import { createScheduler } from "../weight-decoupler/retrieval-scheduler.js";
+import { WeightRetriever, type RetrievalRange } from "../weight-decoupler/weight-retriever.js";
 import type { Loader, LoaderContext } from "./loader.js";
 import { UnitTasks } from "./unit-tasks.js";
 import { verifiedEntry } from "./verified-entry.js";

@@ -12,9 +12,9 @@ import {
   type MiniLoaderEntry,
 } from "../miniloader.js";
 import type { StageSlot } from "../model/stage-slot.js";
-import { looksResident } from "../residency.js";
-import { createScheduler } from "../retrieval-scheduler.js";
-import { WeightRetriever } from "../weight-retriever.js";
+import { looksResident } from "../weight-decoupler/residency.js";
+import { createScheduler } from "../weight-decoupler/retrieval-scheduler.js";
+import { WeightRetriever } from "../weight-decoupler/weight-retriever.js";
 import type { Loader, LoaderContext } from "./loader.js";
 
 /** The whole-graph loader; `entry` is the planner's (the first load uses it, reloads look it up again). */

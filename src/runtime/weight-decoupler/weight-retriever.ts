@@ -4,113 +4,25 @@
 // into its own buffer under a memory budget; `prefetch` streams each stage through reused scratch memory
 // only to make it resident in the page cache (onnxruntime then maps the file), verifying its checksum.
 // Which retrieval reads its next chunk is decided by a RetrievalScheduler, consulted before every chunk.
-import { close as closeFd, openSync, read as readFd } from "node:fs";
-import { crc32 } from "node:zlib";
-import { CicadaError, isCicadaError } from "../errors.js";
-import { formatCrc32 } from "../format/checksum.js";
-import { now as traceNow, type TraceEvent } from "../metrics/trace.js";
+// This file holds the stages' lifecycle, the budget and the read loop; its parts are beside it: file
+// reads (file-reads.ts), checksums (ordered-checksum.ts), memory (buffers.ts), types and errors.
+import { DEFAULTS } from "../../config.js";
+import { isCicadaError } from "../../errors.js";
+import { now as traceNow, type TraceEvent } from "../../metrics/trace.js";
+import { allocatePageAligned, ScratchSets } from "./buffers.js";
+import { openForReading, readFully, type FileHandle } from "./file-reads.js";
+import { CHECKSUM_FORMAT, OrderedChecksum, verifyChecksum } from "./ordered-checksum.js";
+import { fileError, usageError } from "./retrieval-errors.js";
 import { PriorityScheduler, type RetrievalScheduler } from "./retrieval-scheduler.js";
+import type { RetrievalRange, RetrievalStatus, RetrieverOptions, RetrieverStats } from "./retrieval-types.js";
 
-/** One stage's weight bytes: `length` bytes at `offset` of `path`. */
-export interface RetrievalRange {
-  stage: number;
-  path: string;
-  offset: number;
-  length: number;
-  /** `crc32:` and 8 hex digits of the range's bytes; verified as they are read when given. */
-  checksum?: string;
-}
-
-/** One positional read the retriever is about to make (what a {@link RetrieverOptions.readChunk} hook sees). */
-export interface ChunkRead {
-  stage: number;
-  path: string;
-  /** Absolute position in the file. */
-  position: number;
-  /** Where the bytes go; its length is the number of bytes asked for. */
-  target: Uint8Array;
-  /** Index of the chunk within the stage's range. */
-  index: number;
-}
-
-/** How a {@link WeightRetriever} reads. */
-export interface RetrieverOptions {
-  /** `buffer`: each stage into its own buffer; `prefetch`: into the page cache only (nothing is kept). */
-  mode: "buffer" | "prefetch";
-  /** Bytes per positional read (default 4 MiB). */
-  chunkBytes?: number;
-  /** Stages reading at once (default 2). */
-  maxInFlight?: number;
-  /**
-   * Chunks of one stage read at once (default 4). NOTE: a virtio disk here delivered 0.28 GB/s to one
-   * read at a time and 0.9 GB/s to several: when the scheduler suspends every stage but one, that one
-   * must still keep the disk busy.
-   */
-  lanes?: number;
-  /** Buffer mode: stage buffers alive (retrieved or reading, not released) at most (default unlimited). */
-  memoryBudgetBytes?: number;
-  /** Retrieval policy (default: a {@link PriorityScheduler} on the same clock). */
-  scheduler?: RetrievalScheduler;
-  /** Receives one `R` event per retrieved stage. */
-  onEvent?: (event: TraceEvent) => void;
-  /** Clock in milliseconds (default: the trace clock). */
-  now?: () => number;
-  /** Test hook: replaces the positional read; `read` performs the default one. Returns the bytes read. */
-  readChunk?: (chunk: ChunkRead, read: () => Promise<number>) => Promise<number>;
-}
-
-/** Lifecycle of one stage's retrieval: queued → reading → retrieved → released, or failed / aborted. */
-export type RetrievalStatus = "queued" | "reading" | "retrieved" | "released" | "failed" | "aborted";
-
-/** Totals of what a retriever has done. */
-export interface RetrieverStats {
-  bytesRead: number;
-  chunks: number;
-  /** Buffer mode: bytes of stage buffers alive now, and the most alive at once. */
-  aliveBytes: number;
-  peakAliveBytes: number;
-}
-
-const PAGE_BYTES = 4096;
-
-/** An open file for positional reads. */
-interface FileHandle {
-  read(target: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
-  close(): Promise<void>;
-}
-
-/**
- * Opens `path` synchronously; reads go through libuv's thread pool as usual. NOTE: an asynchronous open
- * waits for a thread of that pool, which a cold start keeps busy (onnxruntime's session creation among
- * others): measured 7-45 ms before the first read of resnet50's whole-model weights could be issued,
- * against 0.06 ms for the open itself.
- */
-function openForReading(path: string): FileHandle {
-  const fd = openSync(path, "r");
-  return {
-    read: (target, offset, length, position) =>
-      new Promise((resolve, reject) =>
-        readFd(fd, target, offset, length, position, (e, bytesRead) =>
-          e ? reject(e) : resolve({ bytesRead }),
-        ),
-      ),
-    close: () => new Promise((resolve, reject) => closeFd(fd, (e) => (e ? reject(e) : resolve()))),
-  };
-}
-/**
- * NOTE: glibc serves large allocations (ArrayBuffer backing stores among them) with mmap, and the block
- * starts 16 bytes (its header) past a page boundary; page-cache reads into such memory measured 2-5x
- * slower than into page-aligned memory. Smaller blocks come from the heap, where the view is merely
- * 16-byte aligned, which is harmless.
- */
-const MALLOC_HEADER_BYTES = 16;
-
-/** A view of `length` fresh bytes that starts on a page boundary when the allocation was mmap'd. */
-export function allocatePageAligned(length: number): Uint8Array {
-  return new Uint8Array(new ArrayBuffer(length + PAGE_BYTES), PAGE_BYTES - MALLOC_HEADER_BYTES, length);
-}
-
-const CHECKSUM_FORMAT = /^crc32:[0-9a-f]{8}$/;
+export type {
+  ChunkRead,
+  RetrievalRange,
+  RetrievalStatus,
+  RetrieverOptions,
+  RetrieverStats,
+} from "./retrieval-types.js";
 
 interface Waiter {
   resolve: (bytes: Uint8Array | undefined) => void;
@@ -140,7 +52,7 @@ export class WeightRetriever {
   private readonly order: StageState[];
   private readonly byStage = new Map<number, StageState>();
   private readonly handles = new Set<FileHandle>();
-  private scratch: Uint8Array[][] | undefined;
+  private readonly scratch: ScratchSets | undefined;
   private next = 0;
   private inFlight = 0;
   private begun = false;
@@ -150,8 +62,8 @@ export class WeightRetriever {
 
   constructor(ranges: readonly RetrievalRange[], options: RetrieverOptions) {
     this.mode = options.mode;
-    this.chunkBytes = options.chunkBytes ?? 4 << 20;
-    this.maxInFlight = options.maxInFlight ?? 2;
+    this.chunkBytes = options.chunkBytes ?? DEFAULTS.chunkBytes;
+    this.maxInFlight = options.maxInFlight ?? DEFAULTS.maxInFlight;
     this.lanes = options.lanes ?? 4;
     this.budget = options.memoryBudgetBytes ?? Infinity;
     this.clock = options.now ?? traceNow;
@@ -159,29 +71,33 @@ export class WeightRetriever {
     this.onEvent = options.onEvent;
     this.readHook = options.readChunk;
     if (!Number.isSafeInteger(this.chunkBytes) || this.chunkBytes < 1)
-      throw usage(`chunkBytes is ${this.chunkBytes}; expected a positive integer`);
+      throw usageError(`chunkBytes is ${this.chunkBytes}; expected a positive integer`);
     if (!Number.isSafeInteger(this.maxInFlight) || this.maxInFlight < 1)
-      throw usage(`maxInFlight is ${this.maxInFlight}; expected a positive integer`);
+      throw usageError(`maxInFlight is ${this.maxInFlight}; expected a positive integer`);
     if (!Number.isSafeInteger(this.lanes) || this.lanes < 1)
-      throw usage(`lanes is ${this.lanes}; expected a positive integer`);
-    if (!(this.budget > 0)) throw usage(`memoryBudgetBytes is ${this.budget}; expected > 0`);
+      throw usageError(`lanes is ${this.lanes}; expected a positive integer`);
+    if (!(this.budget > 0)) throw usageError(`memoryBudgetBytes is ${this.budget}; expected > 0`);
     for (const range of ranges) {
       const { stage, offset, length, checksum } = range;
       if (!Number.isSafeInteger(stage) || stage < 0)
-        throw usage(`stage index ${stage} is not an integer >= 0`);
-      if (this.byStage.has(stage)) throw usage(`stage ${stage} is given twice`);
+        throw usageError(`stage index ${stage} is not an integer >= 0`);
+      if (this.byStage.has(stage)) throw usageError(`stage ${stage} is given twice`);
       if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0)
-        throw usage(`stage ${stage}: range ${offset}+${length} is not two integers >= 0`);
+        throw usageError(`stage ${stage}: range ${offset}+${length} is not two integers >= 0`);
       if (checksum !== undefined && !CHECKSUM_FORMAT.test(checksum))
-        throw usage(`stage ${stage}: checksum '${checksum}' is not 'crc32:' and 8 hex digits`);
+        throw usageError(`stage ${stage}: checksum '${checksum}' is not 'crc32:' and 8 hex digits`);
       this.byStage.set(stage, { range, status: "queued", bytes: undefined, error: undefined, waiters: [] });
     }
     this.order = [...this.byStage.values()].sort((a, b) => a.range.stage - b.range.stage);
+    if (this.mode === "prefetch") {
+      const longest = Math.max(0, ...this.order.map((s) => s.range.length));
+      this.scratch = new ScratchSets(this.chunkBytes, longest, this.lanes, this.maxInFlight);
+    }
   }
 
   /** Issues every retrieval, in stage order; they run in the background. */
   start(): void {
-    if (this.begun) throw usage("start() was called twice");
+    if (this.begun) throw usageError("start() was called twice");
     this.begun = true;
     this.pump();
   }
@@ -192,12 +108,12 @@ export class WeightRetriever {
    */
   whenRetrieved(stage: number): Promise<Uint8Array | undefined> {
     const s = this.byStage.get(stage);
-    if (!s) return Promise.reject(usage(`no retrieval of stage ${stage}`));
+    if (!s) return Promise.reject(usageError(`no retrieval of stage ${stage}`));
     switch (s.status) {
       case "retrieved":
         return Promise.resolve(s.bytes);
       case "released":
-        return Promise.reject(usage(`stage ${stage}'s retrieved bytes were released already`));
+        return Promise.reject(usageError(`stage ${stage}'s retrieved bytes were released already`));
       case "failed":
       case "aborted":
         return Promise.reject(s.error!);
@@ -209,9 +125,9 @@ export class WeightRetriever {
   /** Drops the retriever's reference to a retrieved stage's buffer, which frees its share of the budget. */
   release(stage: number): void {
     const s = this.byStage.get(stage);
-    if (!s) throw usage(`no retrieval of stage ${stage}`);
+    if (!s) throw usageError(`no retrieval of stage ${stage}`);
     if (s.status === "queued" || s.status === "reading")
-      throw usage(`stage ${stage} cannot be released: its retrieval is ${s.status}`);
+      throw usageError(`stage ${stage} cannot be released: its retrieval is ${s.status}`);
     if (s.status !== "retrieved") return;
     s.status = "released";
     s.bytes = undefined;
@@ -225,7 +141,7 @@ export class WeightRetriever {
    */
   waiting(stage: number): void {
     const s = this.byStage.get(stage);
-    if (!s) throw usage(`no retrieval of stage ${stage}`);
+    if (!s) throw usageError(`no retrieval of stage ${stage}`);
     if (s.status === "queued" || s.status === "reading") this.scheduler.stalled(stage);
   }
 
@@ -250,7 +166,7 @@ export class WeightRetriever {
   /** Where a stage's retrieval is in its lifecycle. */
   status(stage: number): RetrievalStatus {
     const s = this.byStage.get(stage);
-    if (!s) throw usage(`no retrieval of stage ${stage}`);
+    if (!s) throw usageError(`no retrieval of stage ${stage}`);
     return s.status;
   }
 
@@ -296,7 +212,7 @@ export class WeightRetriever {
     const { stage, length } = s.range;
     s.status = "reading";
     this.scheduler.started(stage, length);
-    const slots = this.mode === "prefetch" ? this.takeScratch() : undefined;
+    const slots = this.scratch?.take();
     const target = this.mode === "buffer" ? allocatePageAligned(length) : undefined;
     const verifying = s.range.checksum !== undefined;
     const chunks = Math.ceil(length / this.chunkBytes);
@@ -326,7 +242,7 @@ export class WeightRetriever {
           const view = target ? target.subarray(offset, offset + n) : slot!.subarray(0, n);
           start ??= this.clock();
           try {
-            await this.readFully(handle!, s.range, view, offset, index);
+            await readFully(handle!, s.range, view, offset, index, this.readHook);
           } catch (error) {
             // NOTE: re-read: another lane may have failed while this one was reading.
             const first = failed.first as { index: number } | undefined;
@@ -348,7 +264,7 @@ export class WeightRetriever {
       if (failed.first) throw failed.first.error;
       if (this.abortError) return;
       if (verifying) end = this.clock();
-      this.verify(s.range, crc.value);
+      verifyChecksum(s.range, crc.value);
       s.status = "retrieved";
       s.bytes = target;
       this.onEvent?.({ unit: "R", stage, worker: "main", start: start ?? dispatched, end, bytes: length });
@@ -362,51 +278,9 @@ export class WeightRetriever {
     } finally {
       this.scheduler.finished(stage);
       if (handle) await this.closeHandle(handle);
-      if (slots) this.scratch!.push(slots);
+      if (slots) this.scratch!.give(slots);
       this.inFlight--;
       this.pump();
-    }
-  }
-
-  /** Fills `view` from the range's bytes at `done`, through the read hook when one is given. */
-  private async readFully(
-    handle: FileHandle,
-    range: RetrievalRange,
-    view: Uint8Array,
-    done: number,
-    index: number,
-  ): Promise<void> {
-    let filled = 0;
-    while (filled < view.length) {
-      const target = view.subarray(filled);
-      const position = range.offset + done + filled;
-      const read = async () => (await handle.read(target, 0, target.length, position)).bytesRead;
-      let got: number;
-      try {
-        got = this.readHook
-          ? await this.readHook({ stage: range.stage, path: range.path, position, target, index }, read)
-          : await read();
-      } catch (e) {
-        if (isCicadaError(e)) throw e;
-        throw fileError(
-          range,
-          `read of bytes ${position}..${position + target.length} failed (${(e as Error).message})`,
-          e,
-        );
-      }
-      if (got === 0) throw fileError(range, `is too short: it ends at byte ${position}`);
-      filled += got;
-    }
-  }
-
-  private verify(range: RetrievalRange, crc: number): void {
-    if (range.checksum === undefined) return;
-    const found = formatCrc32(crc);
-    if (found !== range.checksum) {
-      throw new CicadaError(
-        "E_BUNDLE_CHECKSUM",
-        `${range.path}: weights of stage ${range.stage} (bytes ${range.offset}..${range.offset + range.length}) fail their checksum: expected ${range.checksum}, found ${found}`,
-      );
     }
   }
 
@@ -431,23 +305,6 @@ export class WeightRetriever {
     await handle.close().catch(() => undefined);
   }
 
-  /**
-   * One chunk-sized scratch view per lane for a stage's prefetch reads; one set per in-flight stage,
-   * allocated once.
-   */
-  private takeScratch(): Uint8Array[] {
-    if (!this.scratch) {
-      const longest = Math.max(0, ...this.order.map((s) => s.range.length));
-      const slotBytes = Math.ceil(Math.min(this.chunkBytes, longest) / PAGE_BYTES) * PAGE_BYTES;
-      const memory = allocatePageAligned(slotBytes * this.lanes * this.maxInFlight);
-      const view = (i: number) => memory.subarray(i * slotBytes, (i + 1) * slotBytes);
-      this.scratch = Array.from({ length: this.maxInFlight }, (_, i) =>
-        Array.from({ length: this.lanes }, (_, j) => view(i * this.lanes + j)),
-      );
-    }
-    return this.scratch.pop()!;
-  }
-
   /** Returns a stage's share of the memory budget. */
   private free(s: StageState): void {
     if (this.mode === "buffer") this.totals.aliveBytes -= s.range.length;
@@ -458,47 +315,4 @@ export class WeightRetriever {
     s.waiters = [];
     for (const w of waiters) fn(w);
   }
-}
-
-/**
- * A crc32 over chunks that complete out of order: each chunk is folded when every earlier one has been;
- * `fold` resolves once its chunk is in (so the caller may reuse the chunk's memory).
- */
-class OrderedChecksum {
-  value = 0;
-  private next = 0;
-  private readonly ready = new Map<number, { bytes: Uint8Array; done: () => void }>();
-
-  constructor(private readonly enabled: boolean) {}
-
-  /** Releases every waiting chunk: an earlier chunk failed, so the checksum will not be used. */
-  cancel(): void {
-    for (const c of this.ready.values()) c.done();
-    this.ready.clear();
-    this.next = Infinity;
-  }
-
-  fold(index: number, bytes: Uint8Array): Promise<void> {
-    if (!this.enabled || this.next === Infinity) return Promise.resolve();
-    return new Promise<void>((done) => {
-      this.ready.set(index, { bytes, done });
-      for (let c = this.ready.get(this.next); c; c = this.ready.get(this.next)) {
-        this.ready.delete(this.next++);
-        this.value = crc32(c.bytes, this.value);
-        c.done();
-      }
-    });
-  }
-}
-
-function usage(message: string): CicadaError {
-  return new CicadaError("E_USAGE", `weight retriever: ${message}`);
-}
-
-function fileError(range: RetrievalRange, what: string, cause?: unknown): CicadaError {
-  return new CicadaError(
-    "E_BUNDLE_FILE",
-    `${range.path} (weights of stage ${range.stage}, bytes ${range.offset}..${range.offset + range.length}) ${what}`,
-    cause === undefined ? undefined : { cause },
-  );
 }

@@ -2,7 +2,8 @@
 // the warm-up excluded from figures but not from the correctness check, and the eviction checks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { summarizeEviction, summarizeStrategy, type RawColdStart } from "../../src/bench/cold-start.js";
+import { summarizeEviction, summarizeStrategy } from "../../src/bench/cold-start-summary.js";
+import type { RawColdStart } from "../../src/bench/cold-start-types.js";
 import type { ColdStartReport } from "../../src/bench/fresh-instance.js";
 import { unitTimes } from "../../src/metrics/trace.js";
 import type { StrategyName } from "../../src/config.js";

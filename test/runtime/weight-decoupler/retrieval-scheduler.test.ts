@@ -6,15 +6,18 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isCicadaError } from "../../src/errors.js";
+import { isCicadaError } from "../../../src/errors.js";
+import { BandwidthEstimator } from "../../../src/runtime/weight-decoupler/bandwidth-estimator.js";
 import {
-  BandwidthEstimator,
   FifoScheduler,
   PriorityScheduler,
   createScheduler,
   type SchedulerDecision,
-} from "../../src/runtime/retrieval-scheduler.js";
-import { WeightRetriever, type RetrievalRange } from "../../src/runtime/weight-retriever.js";
+} from "../../../src/runtime/weight-decoupler/retrieval-scheduler.js";
+import {
+  WeightRetriever,
+  type RetrievalRange,
+} from "../../../src/runtime/weight-decoupler/weight-retriever.js";
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 

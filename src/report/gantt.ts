@@ -1,12 +1,13 @@
 // The Gantt chart of one request (the paper's Fig. 15) as a self-contained SVG a browser shows: one row per
 // unit (L, R, A, E), one bar per unit task, one colour per stage (numbered on the bar where it fits, and
 // in the legend), time in milliseconds from the request's start on the x axis, the response marked.
-// NOTE: metrics sits below every other layer, so this file draws with its own few helpers rather than
-// importing the report's SVG kit (src/report/svg-chart.ts); the look (fonts, greys) is kept the same.
-import { UNITS, type Trace, type TraceEvent } from "./trace.js";
+// It lives in report/ (metrics measures the trace, report draws it) and writes its document and escapes
+// its text with the report's SVG kit; its own stage palette and tick rule are kept so charts look as before.
+import { UNITS, type Trace, type TraceEvent } from "../metrics/trace.js";
+import { escapeXml, svgDocument } from "./svg-chart.js";
 
 /** Distinct, readable colours for stages (cycled when there are more stages). */
-const PALETTE = [
+const STAGE_PALETTE = [
   "#4e79a7",
   "#f28e2b",
   "#e15759",
@@ -20,10 +21,6 @@ const PALETTE = [
 ];
 
 const UNIT_NAMES: Record<string, string> = { L: "construct", R: "retrieve", A: "apply", E: "execute" };
-
-function escapeXml(text: string): string {
-  return text.replace(/[<>&"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!);
-}
 
 /** A "nice" tick step (1, 2 or 5 × 10^k) for a span of `span` ms with about `count` ticks. */
 function tickStep(span: number, count = 10): number {
@@ -81,17 +78,14 @@ export function ganttSvg(trace: Trace, title: string, width = 960): string {
   const bottom = top + rows.reduce((h, r) => h + r.lanes * laneHeight + 8, 0);
   const stages = [...new Set(trace.events.map((e) => e.stage))].sort((a, b) => a - b);
   // One legend entry per colour: with more stages than colours, an entry names every stage it stands for.
-  const entries = PALETTE.map((colour, k) => ({
+  const entries = STAGE_PALETTE.map((colour, k) => ({
     colour,
-    label: `stage ${stages.filter((s) => s % PALETTE.length === k).join(", ")}`,
+    label: `stage ${stages.filter((s) => s % STAGE_PALETTE.length === k).join(", ")}`,
   })).filter((e) => e.label !== "stage ");
   const entryWidth = Math.max(84, ...entries.map((e) => 30 + e.label.length * 7));
   const perLine = Math.max(1, Math.floor((width - left - right) / entryWidth));
   const height = bottom + 58 + Math.ceil(entries.length / perLine) * 20;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12" role="img">`,
-    `<title>${escapeXml(title)}</title>`,
-    `<rect width="100%" height="100%" fill="white"/>`,
     ...titleLines.map(
       (l, i) =>
         `<text x="16" y="${24 + i * 18}" font-size="14" font-weight="bold" fill="#222222">${escapeXml(l)}</text>`,
@@ -120,7 +114,7 @@ export function ganttSvg(trace: Trace, title: string, width = 960): string {
       const x = left + (e.start - t0) * scale;
       const w = Math.max(1, (e.end - e.start) * scale);
       const by = y + 4 + lane.get(e)! * laneHeight;
-      const colour = PALETTE[e.stage % PALETTE.length]!;
+      const colour = STAGE_PALETTE[e.stage % STAGE_PALETTE.length]!;
       const label = `${unit}${e.stage} on ${e.worker}: ${(e.end - e.start).toFixed(2)} ms${e.bytes ? `, ${(e.bytes / 2 ** 20).toFixed(1)} MiB` : ""}`;
       parts.push(
         `<rect x="${f1(x)}" y="${by + 1}" width="${f1(w)}" height="${laneHeight - 2}" fill="${colour}" stroke="white" stroke-width="0.5"><title>${escapeXml(label)}</title></rect>`,
@@ -147,6 +141,5 @@ export function ganttSvg(trace: Trace, title: string, width = 960): string {
       `<text x="${x + 20}" y="${y}" fill="#222222">${entry.label}</text>`,
     );
   });
-  parts.push("</svg>");
-  return parts.join("\n") + "\n";
+  return svgDocument(width, height, title, parts);
 }

@@ -1,8 +1,9 @@
 // The priority-aware scheduler of weight retrievals (the paper's Algorithm 1 plus its stall rule), and the
 // FIFO policy it is ablated against. The WeightRetriever asks the scheduler before every chunk it reads;
 // the policy decides whether that chunk may go now or must wait, so suspension takes effect between chunks.
-import { CicadaError } from "../errors.js";
-import { now as traceNow } from "../metrics/trace.js";
+import { CicadaError } from "../../errors.js";
+import { now as traceNow } from "../../metrics/trace.js";
+import { BandwidthEstimator } from "./bandwidth-estimator.js";
 
 /** Why a retrieval was raised: it ran past its expected duration, or the pipeline is stalled waiting for it. */
 export type RaiseReason = "overdue" | "stalled";
@@ -67,43 +68,6 @@ export interface SchedulerOptions {
    * paper's rule; with an unbiased estimate about half of the retrievals end past 1x on a noisy machine).
    */
   slack?: number;
-}
-
-/**
- * An exponentially weighted moving average of per-chunk read throughput. Chunks of concurrent retrievals
- * are measured separately, so the estimate is the throughput of one retrieval at the current concurrency,
- * which is what an expected duration needs.
- */
-export class BandwidthEstimator {
-  private bytesPerMs: number;
-  private readonly smoothing: number;
-
-  constructor(initialBytesPerSecond = 1e9, smoothing = 0.3) {
-    if (!(initialBytesPerSecond > 0) || !(smoothing > 0 && smoothing <= 1)) {
-      throw new CicadaError(
-        "E_USAGE",
-        `bandwidth estimator: initial bandwidth ${initialBytesPerSecond} must be > 0 and smoothing ${smoothing} in (0, 1]`,
-      );
-    }
-    this.bytesPerMs = initialBytesPerSecond / 1000;
-    this.smoothing = smoothing;
-  }
-
-  /** Folds in one chunk; chunks timed at 0 ms (a coarse clock) carry no information and are skipped. */
-  observe(bytes: number, ms: number): void {
-    if (!(ms > 0) || !(bytes > 0)) return;
-    this.bytesPerMs += this.smoothing * (bytes / ms - this.bytesPerMs);
-  }
-
-  /** Bytes per second. */
-  get bytesPerSecond(): number {
-    return this.bytesPerMs * 1000;
-  }
-
-  /** Expected milliseconds to read `bytes`. */
-  expectedMs(bytes: number): number {
-    return bytes / this.bytesPerMs;
-  }
 }
 
 function newCounters(): SchedulerCounters {

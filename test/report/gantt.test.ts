@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ganttSvg } from "../../src/metrics/gantt.js";
+import { ganttSvg } from "../../src/report/gantt.js";
 
 test("the Gantt chart has one bar per unit task, coloured by stage, with a readable tooltip", () => {
   const svg = ganttSvg(

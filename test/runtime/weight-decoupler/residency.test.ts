@@ -5,7 +5,7 @@ import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { looksResident } from "../../src/runtime/residency.js";
+import { looksResident } from "../../../src/runtime/weight-decoupler/residency.js";
 
 test("a file just read is resident; after eviction from the page cache it is not", async () => {
   const dir = await mkdtemp(join(tmpdir(), "cicada-resident-"));

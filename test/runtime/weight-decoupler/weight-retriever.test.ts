@@ -9,11 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { isCicadaError } from "../../src/errors.js";
-import { crc32Of as checksumOf } from "../../src/format/checksum.js";
-import type { TraceEvent } from "../../src/metrics/trace.js";
-import { FifoScheduler } from "../../src/runtime/retrieval-scheduler.js";
-import { WeightRetriever, type RetrievalRange } from "../../src/runtime/weight-retriever.js";
+import { isCicadaError } from "../../../src/errors.js";
+import { crc32Of as checksumOf } from "../../../src/format/checksum.js";
+import type { TraceEvent } from "../../../src/metrics/trace.js";
+import { FifoScheduler } from "../../../src/runtime/weight-decoupler/retrieval-scheduler.js";
+import {
+  WeightRetriever,
+  type RetrievalRange,
+} from "../../../src/runtime/weight-decoupler/weight-retriever.js";
 
 /** Stage lengths: partial last chunks, a stage smaller than a chunk, an empty stage. */
 const LENGTHS = [10_000, 4_096, 0, 20_000, 1_234];
