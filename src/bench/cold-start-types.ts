@@ -1,7 +1,7 @@
 // What the cold-start benchmark is asked (targets, scenario, cache state, options) and what it reports:
 // the per-strategy figures and the per-model summary (`cicada bench --json`), and the raw data of every
 // cold start that reports and charts are drawn from (`--out DIR`). Types and the scenario names only.
-import type { StrategyName } from "../config.js";
+import type { Hazard, StrategyName } from "../config.js";
 import type { Unit, UnitTimes } from "../metrics/trace.js";
 import type { PlanName } from "../runtime/load-model.js";
 import type { ColdStartReport } from "./fresh-instance.js";
@@ -30,6 +30,13 @@ export interface BenchOptions {
   seed?: number;
   /** cicada's plan (LoadOptions.plan; default auto). */
   plan?: "auto" | PlanName;
+  /** The hazard rule of the pipelines (LoadOptions.hazard; default strict). */
+  hazard?: Hazard;
+  /**
+   * Every cold start's memory budget (LoadOptions.memoryBudgetBytes); a strategy refused under it
+   * (E_MEMORY_BUDGET) is listed in the summary's `refused` and not run again.
+   */
+  memoryBudgetBytes?: number;
   /** Memory samples kept per cold start in the raw data (the peak uses all). */
   maxSamples?: number;
   /** One line per event worth telling (a cold start done, a setup step). */
@@ -97,7 +104,13 @@ export interface BenchSummary {
   eviction?: EvictionSummary;
   /** Share of each cold start's files in the page cache just before it (fincore), where measurable. */
   pageCache?: PageCacheSummary;
+  /** The memory budget every cold start ran under, when one was given. */
+  memoryBudgetBytes?: number;
+  /** The hazard rule the pipelines were loaded by, when one was given. */
+  hazard?: Hazard;
   results: StrategyResult[];
+  /** Strategies refused before allocating (E_MEMORY_BUDGET), with the runtime's message. */
+  refused?: { strategy: StrategyName; message: string }[];
 }
 
 /** One cold start as the raw data keeps it. */

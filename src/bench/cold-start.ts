@@ -18,7 +18,7 @@ import { readFileSync, statSync } from "node:fs";
 import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import type { StrategyName } from "../config.js";
-import { CicadaError } from "../errors.js";
+import { CicadaError, isCicadaError } from "../errors.js";
 import { openBundle } from "../format/bundle.js";
 import { summarizeEviction, summarizePageCache, summarizeStrategy } from "./cold-start-summary.js";
 import type { BenchOptions, BenchRaw, BenchSummary, BenchTarget, RawColdStart } from "./cold-start-types.js";
@@ -108,9 +108,11 @@ async function benchOne(
   );
 
   const coldStarts: RawColdStart[] = [];
+  const refused = new Map<StrategyName, string>();
   for (let round = 0; round <= repeat; round++) {
     const order = rotation(strategies, round);
     for (const [position, strategy] of order.entries()) {
+      if (refused.has(strategy)) continue;
       const run = await withInstance(strategy, async (instance) => {
         let eviction: EvictionCheck | undefined;
         const mine = files[strategy] ?? [];
@@ -132,6 +134,8 @@ async function benchOne(
           strategy,
           seed,
           plan: options.plan ?? "auto",
+          ...(options.hazard ? { hazard: options.hazard } : {}),
+          ...(options.memoryBudgetBytes ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
           referencePath,
           maxSamples: options.maxSamples ?? 1000,
         });
@@ -143,7 +147,14 @@ async function benchOne(
           residency,
           report,
         };
+      }).catch((e: unknown) => {
+        // Refused before allocating: shown as refused, not run again.
+        if (!isCicadaError(e, "E_MEMORY_BUDGET")) throw e;
+        refused.set(strategy, e.message);
+        say(`${label} ${strategy}: refused (${e.message})`);
+        return undefined;
       });
+      if (!run) continue;
       coldStarts.push(run);
       const r = run.report;
       say(
@@ -168,7 +179,10 @@ async function benchOne(
     machine,
     ...(eviction ? { eviction } : {}),
     ...(pageCache ? { pageCache } : {}),
-    results: strategies.map((s) => summarizeStrategy(s, coldStarts)),
+    ...(options.memoryBudgetBytes ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+    ...(options.hazard ? { hazard: options.hazard } : {}),
+    results: strategies.filter((s) => !refused.has(s)).map((s) => summarizeStrategy(s, coldStarts)),
+    ...(refused.size ? { refused: [...refused].map(([strategy, message]) => ({ strategy, message })) } : {}),
   };
   const raw: BenchRaw = {
     model: target.name,

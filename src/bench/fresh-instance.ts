@@ -25,7 +25,7 @@ import { randomInputs } from "../runtime/model-inputs.js";
 import { ORT_VERSION } from "../runtime/ort-adapter.js";
 import { runEager } from "../runtime/reference-runner.js";
 import { createRuntime } from "../runtime/runtime.js";
-import type { StrategyName } from "../config.js";
+import type { Hazard, StrategyName } from "../config.js";
 import { downsample, MemorySampler, type ProcStatus } from "./memory-sampler.js";
 
 /** Requests of the harness. */
@@ -40,6 +40,9 @@ export type InstanceRequest =
       seed: number;
       /** cicada's plan (LoadOptions.plan). */
       plan: "auto" | PlanName;
+      /** LoadOptions.hazard and memoryBudgetBytes, when given. */
+      hazard?: Hazard;
+      memoryBudgetBytes?: number;
       referencePath: string;
       /** Memory samples kept in the report (the peak is computed over all of them). */
       maxSamples: number;
@@ -151,7 +154,12 @@ async function coldStart(req: Extract<InstanceRequest, { kind: "cold-start" }>):
   let model: LoadedModel | undefined;
   let result: ModelRun;
   try {
-    model = await loadModel(runtime, req.bundleDir, { strategy: req.strategy, plan: req.plan });
+    model = await loadModel(runtime, req.bundleDir, {
+      strategy: req.strategy,
+      plan: req.plan,
+      ...(req.hazard ? { hazard: req.hazard } : {}),
+      ...(req.memoryBudgetBytes ? { memoryBudgetBytes: req.memoryBudgetBytes } : {}),
+    });
     // Stage outputs are kept for the per-stage check: one copy of each boundary activation (small next to
     // the weights) is the only work this adds to the clock.
     result = await model.run(feeds, { stageOutputs: true });

@@ -20,7 +20,7 @@ import { stageOutputDir, type StagingDir } from "../../format/atomic-output.js";
 import { openBundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { UNITS } from "../../metrics/trace.js";
-import { STRATEGIES, type StrategyName } from "../../config.js";
+import { DEFAULTS, HAZARDS, STRATEGIES, type StrategyName } from "../../config.js";
 import { writeBenchReport } from "../../report/bench-report.js";
 import { findZooModel } from "../../zoo/registry.js";
 import { choiceFlag, intFlag, listFlag, parseStrategies } from "../flags.js";
@@ -36,6 +36,8 @@ interface BenchFlags {
   cache: string;
   seed: string;
   plan: string;
+  hazard: string;
+  memoryBudgetMb?: string;
   json?: boolean;
   out?: string;
 }
@@ -138,6 +140,8 @@ export function formatSummary(s: BenchSummary): string {
   out.push(
     "eager/x, ort-best/x, pisel/x: speed-up (their median latency / this one's); x/floor: median latency / warm run of eager; minflt: minor faults x 4 KiB\n",
   );
+  if (s.memoryBudgetBytes) out.push(`memory budget ${formatBytes(s.memoryBudgetBytes)} per cold start\n`);
+  for (const r of s.refused ?? []) out.push(`${r.strategy}: refused (${r.message})\n`);
   out.push(
     table(
       ["strategy", ...UNITS.map((u) => `${u} work/wait ms`)],
@@ -233,6 +237,15 @@ export function registerBench(program: Command): void {
       "cicada's plan: auto (whole model when MiniLoader has its graph), pipeline (the bundle's stages) or whole",
       "auto",
     )
+    .option(
+      "--hazard <rule>",
+      "the pipelines' hazard rule: strict (A_i after A_{i-1}) or relaxed (A_i after L_i and R_i)",
+      DEFAULTS.hazard,
+    )
+    .option(
+      "--memory-budget-mb <n>",
+      "fresh and reload scenarios: every cold start's memory budget in MiB; strategies refused under it are reported as refused",
+    )
     .option("--json", "print the results as JSON (an array when several models)")
     .option(
       "--out <dir>",
@@ -245,6 +258,14 @@ export function registerBench(program: Command): void {
       const cache = choiceFlag("--cache", flags.cache, CACHE_STATES);
       const seed = intFlag("--seed", flags.seed, 0, 2 ** 31 - 1);
       const plan = choiceFlag("--plan", flags.plan, ["auto", "pipeline", "whole"] as const);
+      const hazard = choiceFlag("--hazard", flags.hazard, HAZARDS);
+      const budgetMb = flags.memoryBudgetMb && intFlag("--memory-budget-mb", flags.memoryBudgetMb, 1);
+      if (budgetMb && scenario === "process") {
+        throw new CicadaError(
+          "E_USAGE",
+          "bench: --memory-budget-mb applies to the fresh and reload scenarios (their instances sample memory)",
+        );
+      }
       const specs: ModelSpec[] = [];
       for (const m of listFlag("--model", flags.model)) specs.push(await checkModel(m));
       const staging = flags.out ? await checkOut(flags.out) : undefined;
@@ -303,6 +324,8 @@ export function registerBench(program: Command): void {
           cache,
           seed,
           plan,
+          hazard,
+          ...(budgetMb ? { memoryBudgetBytes: budgetMb * 2 ** 20 } : {}),
           onProgress: say,
         });
         const json = summaries.length === 1 ? summaries[0] : summaries;
