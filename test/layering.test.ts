@@ -79,18 +79,6 @@ const BASELINE = {
     "report/replay-data.ts -> serve/replay.ts": {
       why: "report summarises a replay with serve's summarizer; issue 11: summary moves to workload/",
     },
-    "serve/instance-memory.ts -> bench/memory-sampler.ts": {
-      why: "an instance reads its /proc status with bench's parser; issue 11: parser to util/ or metrics/",
-    },
-    "serve/instance-pool.ts -> bench/memory-sampler.ts": {
-      why: "the pool parses instance memory with bench's parser; issue 11: parser to util/ or metrics/",
-    },
-    "serve/replay.ts -> bench/stats.ts": {
-      why: "replay summarises latencies with bench's quantiles; issue 11: stats to metrics/",
-    },
-    "serve/replay-run.ts -> bench/machine.ts": {
-      why: "replay records the machine with bench's describer (which loads MiniLoader, so onnxruntime); issue 11: workload/ never loads onnxruntime",
-    },
   } as Record<string, Known>,
   /** Import cycles over value imports, members sorted and joined by ` <-> `. */
   cycles: {

@@ -30,7 +30,7 @@ import type {
   InstanceResults,
   StageCheck,
 } from "./fresh-instance.js";
-import { describeMachine, type Machine } from "./machine.js";
+import { describeMachine, type Machine } from "../metrics/machine.js";
 import {
   evictFiles,
   largestFile,
@@ -42,7 +42,7 @@ import {
   type EvictionCheck,
   type Residency,
 } from "./page-cache.js";
-import { median, quantile, rotation } from "./stats.js";
+import { median, quantile, rotation } from "../metrics/stats.js";
 import { loaderArgs, ownModule } from "../util/own-entry.js";
 
 export type Scenario = "reload" | "fresh";

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
 import { isStrategy, STRATEGIES, type StrategyName } from "../config.js";
-import { readInstanceMemory } from "./instance-memory.js";
+import { readProcessMemory } from "../metrics/proc-memory.js";
 import { Deadline } from "./deadline.js";
 import { errorResponse, json, methodNotAllowed, METHODS, statusOf } from "./protocol-errors.js";
 import type { ModelHost } from "./model-host.js";
@@ -309,7 +309,7 @@ class Handlers {
   }
 
   instance(): Response {
-    const m = readInstanceMemory();
+    const m = readProcessMemory();
     return json(200, {
       pid: m.pid,
       rssBytes: m.rssBytes,

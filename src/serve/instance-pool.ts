@@ -13,8 +13,7 @@ import { CicadaError } from "../errors.js";
 import { now } from "../metrics/trace.js";
 import type { StrategyName } from "../config.js";
 import { readFile } from "node:fs/promises";
-import { parseProcStatus } from "../bench/memory-sampler.js";
-import { parseSmapsRollup } from "./instance-memory.js";
+import { processMemoryOf } from "../metrics/proc-memory.js";
 import { Instance, type ExitInfo } from "./pool-instance.js";
 import type { MemoryLedger } from "./pool-memory.js";
 import { cliArgs } from "../util/own-entry.js";
@@ -210,9 +209,8 @@ export class InstancePool extends EventEmitter {
         readFile(`/proc/${i.pid}/status`, "latin1"),
         readFile(`/proc/${i.pid}/smaps_rollup`, "latin1"),
       ]);
-      const { rssBytes, rssAnonBytes } = parseProcStatus(status);
-      if (i.state !== "evicted")
-        this.o.ledger.update(i.id, { pid: i.pid, rssBytes, rssAnonBytes, ...parseSmapsRollup(rollup) });
+      const memory = processMemoryOf(i.pid, status, rollup);
+      if (i.state !== "evicted") this.o.ledger.update(i.id, memory);
     } catch {
       // The process exited meanwhile: its exit handler removes it from the ledger.
     }

@@ -10,7 +10,7 @@
 // Host memory = Σ over instances of (PSS − PSS of shmem) + the larger of Σ PSS of shmem and the bytes
 // pinned on tmpfs: weight files kept on tmpfs (shared-weights) are host memory whether or not an instance
 // maps them, and count once. Page cache of disk files is not counted: the kernel reclaims it.
-import type { InstanceMemory } from "./instance-memory.js";
+import type { ProcessMemory } from "../metrics/proc-memory.js";
 import type { InstanceView, PolicyAction } from "./policies.js";
 
 /** Limits in bytes (undefined: none). */
@@ -41,7 +41,7 @@ const mib = (b: number) => `${(b / MiB).toFixed(0)} MiB`;
 
 /** A memory ledger of one pool. */
 export class MemoryLedger {
-  private readonly current = new Map<string, InstanceMemory>();
+  private readonly current = new Map<string, ProcessMemory>();
   private readonly loads = new Map<string, LoadInFlight>();
   private readonly learned = new Map<string, number>();
   /** Per instance: its PSS at its first sample (an empty instance). */
@@ -58,7 +58,7 @@ export class MemoryLedger {
   ) {}
 
   /** Records a sample of instance `id`. */
-  update(id: string, memory: InstanceMemory): void {
+  update(id: string, memory: ProcessMemory): void {
     if (!this.first.has(id)) this.first.set(id, memory.pssBytes);
     this.current.set(id, memory);
     const load = this.loads.get(id);
@@ -84,7 +84,7 @@ export class MemoryLedger {
   }
 
   /** The last sample of instance `id`. */
-  memoryOf(id: string): InstanceMemory | undefined {
+  memoryOf(id: string): ProcessMemory | undefined {
     return this.current.get(id);
   }
 

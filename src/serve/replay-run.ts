@@ -2,11 +2,11 @@
 // (new instance processes, every model cold), one after the other so that runs do not share the machine.
 // Each run keeps its request records, the memory timeline sampled during it, the dispatcher's counters and
 // every instance's lifecycle; `cicada replay` reports them (src/report/replay-report.ts).
-import { createRequire } from "node:module";
 import { loadavg } from "node:os";
-import { describeMachine, type Machine } from "../bench/machine.js";
+import { describeMachine, type Machine } from "../metrics/machine.js";
 import { openBundle } from "../format/bundle.js";
 import { now } from "../metrics/trace.js";
+import { ORT_VERSION } from "../util/ort-version.js";
 import type { StrategyName } from "../config.js";
 import type { DispatchStats } from "./gateway-dispatch.js";
 import type { MemoryPoint } from "./instance-pool.js";
@@ -70,11 +70,6 @@ export interface ReplayResult {
   config: Omit<ReplayConfig, "arrivals" | "runs">;
   machine: Machine;
   runs: ReplayRun[];
-}
-
-function ortVersion(): string {
-  const require = createRequire(import.meta.url);
-  return (require("onnxruntime-node/package.json") as { version: string }).version;
 }
 
 /** Progress and log sinks of {@link runReplays}. */
@@ -167,5 +162,5 @@ export async function runReplays(config: ReplayConfig, hooks: ReplayHooks = {}):
   const rest: Partial<ReplayConfig> = { ...config };
   delete rest.arrivals;
   delete rest.runs;
-  return { config: rest as ReplayResult["config"], machine: describeMachine(ortVersion()), runs };
+  return { config: rest as ReplayResult["config"], machine: describeMachine(ORT_VERSION), runs };
 }

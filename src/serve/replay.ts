@@ -6,9 +6,8 @@
 // paper reports it: latency percentiles, cold-start count and share, memory over time.
 import { setMaxListeners } from "node:events";
 import { Agent, type IncomingHttpHeaders } from "node:http";
-import { summarize } from "../bench/stats.js";
+import { quantile, summarize } from "../metrics/stats.js";
 import { now } from "../metrics/trace.js";
-import { quantile } from "../bench/stats.js";
 import { exchange } from "./http-exchange.js";
 import type { MemoryPoint } from "./instance-pool.js";
 import type { InferRequestBytes } from "./replay-inputs.js";

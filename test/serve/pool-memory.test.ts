@@ -2,12 +2,12 @@
 // (first copy vs further copies), and the load plans under instance and host limits.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { InstanceMemory } from "../../src/serve/instance-memory.js";
+import type { ProcessMemory } from "../../src/metrics/proc-memory.js";
 import type { InstanceState, InstanceView } from "../../src/serve/policies.js";
 import { MemoryLedger } from "../../src/serve/pool-memory.js";
 
 const MiB = 2 ** 20;
-function mem(pss: number, shmem = 0, rss = pss, anon = pss): InstanceMemory {
+function mem(pss: number, shmem = 0, rss = pss, anon = pss): ProcessMemory {
   return {
     pid: 1,
     rssBytes: rss * MiB,

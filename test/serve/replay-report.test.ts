@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describeMachine } from "../../src/bench/machine.js";
+import { describeMachine } from "../../src/metrics/machine.js";
 import { isCicadaError } from "../../src/errors.js";
 import { readReplayResult } from "../../src/report/replay-data.js";
 import { replayCharts, replayTable, writeReplayReport } from "../../src/report/replay-report.js";

@@ -1,7 +1,7 @@
 // Median and percentiles as the benchmark reports them, and the rotated order of the strategies.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { median, quantile, rotation, summarize } from "../../src/bench/stats.js";
+import { median, quantile, rotation, summarize } from "../../src/metrics/stats.js";
 
 test("quantile interpolates linearly between closest ranks", () => {
   const v = [10, 40, 20, 30];

@@ -1,7 +1,7 @@
 // The machine description: CPU flags and sysfs choices parsed, and this machine described sanely.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpuFlags, describeMachine, selectedChoice } from "../../src/bench/machine.js";
+import { cpuFlags, describeMachine, selectedChoice } from "../../src/metrics/machine.js";
 
 test("cpuFlags reads the x86 flags line and the Arm Features line", () => {
   const x86 =

@@ -1,6 +1,6 @@
-// What machine a benchmark ran on. Cold-start figures depend on the CPU's vector extensions (onnxruntime's
-// kernels and NCHWc layouts are ISA-specific), the core count, transparent huge pages (first-touch page
-// faults) and how busy the shared machine was, so every result carries this description.
+// What machine a benchmark or a replay ran on. Cold-start figures depend on the CPU's vector extensions
+// (onnxruntime's kernels and NCHWc layouts are ISA-specific), the core count, transparent huge pages
+// (first-touch page faults) and how busy the shared machine was, so every result carries this description.
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { ISA_FLAGS } from "../util/cpu.js";
