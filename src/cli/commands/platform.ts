@@ -10,10 +10,10 @@ import { CicadaError } from "../../errors.js";
 import { openBundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { STRATEGIES } from "../../config.js";
-import { gatewayBudget } from "../../serve/gateway.js";
-import { startPlatform } from "../../serve/platform.js";
-import { POLICIES } from "../../serve/policies.js";
-import { RECEIVING_BODIES } from "../../serve/request-body.js";
+import { gatewayBudget } from "../../serve/platform/gateway.js";
+import { startPlatform } from "../../serve/platform/platform.js";
+import { POLICIES } from "../../workload/replay-runs.js";
+import { RECEIVING_BODIES } from "../../serve/function/request-body.js";
 import { findZooModel } from "../../zoo/registry.js";
 import { choiceFlag, intFlag, positiveFlag } from "../flags.js";
 

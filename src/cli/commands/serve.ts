@@ -7,9 +7,9 @@
 // in bodies still arriving are bounded server-wide by --max-receiving-bytes (503 E_SERVER_BUSY past it).
 import type { Command } from "commander";
 import { STRATEGIES } from "../../config.js";
-import { INSTANCE_DEFAULTS, startInstance } from "../../serve/function-instance.js";
-import { listen } from "../../serve/node-adapter.js";
-import { PACE_DEFAULTS, RECEIVING_BODIES } from "../../serve/request-body.js";
+import { INSTANCE_DEFAULTS, startInstance } from "../../serve/function/function-instance.js";
+import { listen } from "../../serve/function/node-adapter.js";
+import { PACE_DEFAULTS, RECEIVING_BODIES } from "../../serve/function/request-body.js";
 import { choiceFlag, intFlag } from "../flags.js";
 
 interface ServeFlags {
