@@ -47,8 +47,6 @@ export interface InferenceServerOptions {
   log?: (line: string) => void;
 }
 
-export { errorResponse, methodNotAllowed, METHODS, statusOf } from "./protocol-errors.js";
-
 /** The core of one instance. */
 export interface InferenceServer {
   handle(request: Request): Promise<Response>;

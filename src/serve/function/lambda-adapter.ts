@@ -12,7 +12,7 @@ import {
   type FunctionInstance,
   type InstanceOptions,
 } from "./function-instance.js";
-import { errorResponse, methodNotAllowed } from "./inference-protocol.js";
+import { errorResponse, methodNotAllowed } from "./protocol-errors.js";
 import { parseOrThrow } from "./protocol-schemas.js";
 
 /** The fields of a payload-format-2.0 event the adapter reads (others are ignored). */

@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { CicadaError } from "../../errors.js";
 import { now } from "../../metrics/trace.js";
-import { errorResponse, methodNotAllowed } from "./inference-protocol.js";
+import { errorResponse, methodNotAllowed } from "./protocol-errors.js";
 import { bodyTooSlow, paceLeftMs, PACE_DEFAULTS, type BodyPace } from "./request-body.js";
 
 /** A running server. */

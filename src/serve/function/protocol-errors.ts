@@ -1,13 +1,16 @@
-// The protocol's answers to failure, shared by the function server's core and its adapters (Node http,
-// Lambda) and the platform's gateway: every error leaves as `{"error": "…", "code": "E_…"}` with the HTTP
-// status its code maps to and the code in `x-cicada-error`; a 405 names the methods of the path (`Allow`),
-// a 503 E_SERVER_BUSY says when to retry (`Retry-After`).
+// The protocol's JSON bodies and answers to failure, the one copy shared by the function server's core, its
+// adapters (Node http, Lambda) and the platform's gateway: every error leaves as
+// `{"error": "…", "code": "E_…"}` with the HTTP status its code maps to (one table, the platform's codes
+// included) and the code in `x-cicada-error`; a 405 names the methods of the path (`Allow`), a 503
+// E_SERVER_BUSY says when to retry (`Retry-After`).
 import { CicadaError, isCicadaError, type ErrorCode } from "../../errors.js";
 
 /**
  * HTTP status of each error code. Codes not listed are 500 (with their code): the server or its model is
  * broken (E_RUNTIME, E_OUTPUT_MISSING, E_BUNDLE_* such as E_BUNDLE_CHECKSUM, E_CACHE, E_NO_SPACE, …), not
- * the request. A 500 without a code from the table (E_INTERNAL) is a bug.
+ * the request. A 500 without a code from the table (E_INTERNAL) is a bug. E_INSTANCE_DIED and E_HOST_MEMORY
+ * are the platform's: only its gateway answers them (an instance that failed upstream: 502; no memory for a
+ * load: 503).
  */
 const STATUS: Partial<Record<ErrorCode, number>> = {
   E_REQUEST: 400,
@@ -24,6 +27,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   E_SERVER_BUSY: 503,
   E_UNAVAILABLE: 503,
   E_TIMEOUT: 504,
+  E_INSTANCE_DIED: 502,
+  E_HOST_MEMORY: 503,
 };
 
 /** The HTTP status an error answers with. */

@@ -2,19 +2,12 @@
 // loader, its port learnt from the one listening line it prints, its stderr kept, and stopped with a signal
 // and a bound on the wait. Never waited on forever: a process that does not listen in time is killed.
 import { spawn, type ChildProcess } from "node:child_process";
-import { z } from "zod";
 import { CicadaError } from "../../errors.js";
 import { cliArgs } from "../../util/own-entry.js";
+import { parseListeningLine, type ListeningLine } from "./listening-line.js";
 
 /** The `cicada` command in the form this package runs in (compiled, or the sources through tsx). */
 const CLI = cliArgs();
-
-const ListeningSchema = z.object({
-  event: z.literal("listening"),
-  host: z.string(),
-  port: z.number().int().positive(),
-  pid: z.number().int().positive(),
-});
 
 /** A listening server process. */
 export interface ServeProcess {
@@ -72,9 +65,9 @@ export function spawnServe(
       if (listening || newline < 0) return;
       listening = true;
       clearTimeout(timer);
-      let line: z.infer<typeof ListeningSchema>;
+      let line: ListeningLine;
       try {
-        line = ListeningSchema.parse(JSON.parse(stdout.slice(0, newline)));
+        line = parseListeningLine(stdout.slice(0, newline));
       } catch {
         child.kill("SIGKILL");
         return fail(`printed '${stdout.slice(0, newline)}' instead of its listening line`);

@@ -7,12 +7,12 @@
 // ReceivingBudget, as an instance's do): past it a body is answered 503 E_SERVER_BUSY with Retry-After
 // before it is read. Like the instance's core, the gateway is a pure `handle(Request) → Response`;
 // function/node-adapter.ts serves it.
-import { CicadaError, isCicadaError, type ErrorCode } from "../../errors.js";
+import { CicadaError } from "../../errors.js";
 import type { Manifest } from "../../format/manifest.js";
 import { now } from "../../metrics/trace.js";
 import { PACKAGE_VERSION } from "../../util/package-version.js";
 import type { Dispatcher } from "./gateway-dispatch.js";
-import { statusOf } from "../function/inference-protocol.js";
+import { errorResponse, json } from "../function/protocol-errors.js";
 import type { InstancePool } from "./instance-pool.js";
 import type { MemoryLedger } from "./pool-memory.js";
 import { readBody, ReceivingBudget, receivingBudgetBytes } from "../function/request-body.js";
@@ -48,29 +48,6 @@ interface Gateway extends GatewayParts {
  */
 export function gatewayBudget(maxBodyBytes: number, maxReceivingBytes?: number): ReceivingBudget {
   return new ReceivingBudget(receivingBudgetBytes(maxBodyBytes, maxReceivingBytes));
-}
-
-/** The gateway's statuses for the platform's own codes; every other code as an instance answers it. */
-const PLATFORM_STATUS: Partial<Record<ErrorCode, number>> = { E_INSTANCE_DIED: 502, E_HOST_MEMORY: 503 };
-
-/** The HTTP status of an error at the gateway. */
-export function gatewayStatus(e: unknown): number {
-  return (isCicadaError(e) && PLATFORM_STATUS[e.code]) || statusOf(e);
-}
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", ...headers },
-  });
-}
-
-function errorJson(e: unknown): Response {
-  const code = isCicadaError(e) ? e.code : "E_INTERNAL";
-  const message = isCicadaError(e) ? e.message : `internal error: ${(e as Error).message ?? String(e)}`;
-  // A busy gateway says when to retry, as an instance does (an instance's own Retry-After passes through).
-  const retry: Record<string, string> = code === "E_SERVER_BUSY" ? { "retry-after": "1" } : {};
-  return json(gatewayStatus(e), { error: message, code }, { ...retry, "x-cicada-error": code });
 }
 
 /** Headers of a client's request passed on to the instance, and of the instance's reply passed back. */
@@ -247,7 +224,8 @@ export function createGateway(parts: GatewayParts): (request: Request) => Promis
         ? new CicadaError("E_METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path}`)
         : new CicadaError("E_ROUTE_UNKNOWN", `no endpoint ${request.method} ${path} at the platform gateway`);
     } catch (e) {
-      return errorJson(e);
+      // A busy gateway says when to retry, as an instance does (an instance's own Retry-After passes through).
+      return errorResponse(e);
     }
   };
 }

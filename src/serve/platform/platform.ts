@@ -45,6 +45,8 @@ export interface PlatformOptions {
 /** A running platform. */
 export interface Platform {
   readonly url: string;
+  /** The address the gateway listens on (as its socket reports it) and its port. */
+  readonly host: string;
   readonly port: number;
   readonly pool: InstancePool;
   readonly dispatcher: Dispatcher;
@@ -159,5 +161,5 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
     throw e;
   }
   const url = `http://${server.host}:${server.port}`;
-  return { url, port: server.port, pool, dispatcher, ledger, models, cacheRoot, close };
+  return { url, host: server.host, port: server.port, pool, dispatcher, ledger, models, cacheRoot, close };
 }

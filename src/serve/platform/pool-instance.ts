@@ -4,11 +4,11 @@
 import type { ChildProcess } from "node:child_process";
 import { Agent } from "node:http";
 import { createInterface } from "node:readline";
-import { z } from "zod";
 import { CicadaError } from "../../errors.js";
 import { now } from "../../metrics/trace.js";
 import { exchange } from "../../util/http-exchange.js";
 import type { InstanceState, InstanceView, ModelSlotView } from "./policies.js";
+import { parseListeningLine, type ListeningLine } from "../function/listening-line.js";
 
 /**
  * The lifecycle: the legal moves out of each state. cold → loading → warm → busy → idle is the path of a
@@ -44,13 +44,6 @@ export interface ModelSlot extends ModelSlotView {
   state: "loading" | "ready";
   lastUsed: number;
 }
-
-const ListeningSchema = z.object({
-  event: z.literal("listening"),
-  host: z.string().min(1),
-  port: z.number().int().min(1).max(65535),
-  pid: z.number().int().positive(),
-});
 
 /** An instance process of the pool. */
 export class Instance implements InstanceView {
@@ -164,31 +157,24 @@ export class Instance implements InstanceView {
 
   /** Resolves with the instance's `listening` line; rejects if it exits or stays silent for `timeoutMs`. */
   static awaitListening(child: ChildProcess, exited: Promise<ExitInfo>, timeoutMs: number) {
-    return new Promise<z.infer<typeof ListeningSchema>>((resolve, reject) => {
+    return new Promise<ListeningLine>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout! });
       const timer = setTimeout(
         () => finish(new Error(`no listening line within ${timeoutMs} ms`)),
         timeoutMs,
       );
-      const finish = (error?: Error, value?: z.infer<typeof ListeningSchema>) => {
+      const finish = (error?: Error, value?: ListeningLine) => {
         clearTimeout(timer);
         lines.close();
         if (error) reject(error);
         else resolve(value!);
       };
       lines.on("line", (line) => {
-        let parsed: unknown;
         try {
-          parsed = JSON.parse(line);
-        } catch {
-          return finish(new Error(`its first stdout line is not JSON: '${line.slice(0, 200)}'`));
+          finish(undefined, parseListeningLine(line));
+        } catch (e) {
+          finish(e as Error);
         }
-        const r = ListeningSchema.safeParse(parsed);
-        if (!r.success)
-          return finish(
-            new Error(`its listening line is malformed (${r.error.issues[0]?.message}): ${line}`),
-          );
-        finish(undefined, r.data);
       });
       void exited.then((info) =>
         finish(new Error(`it exited before listening (${info.signal ?? `exit code ${info.code}`})`)),

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Agent, request } from "node:http";
 import { CicadaError, isCicadaError } from "../../../src/errors.js";
-import { errorResponse } from "../../../src/serve/function/inference-protocol.js";
+import { errorResponse } from "../../../src/serve/function/protocol-errors.js";
 import { listen } from "../../../src/serve/function/node-adapter.js";
 import { readBody } from "../../../src/serve/function/request-body.js";
 import { rawExchange, type RawReply } from "./server-process.js";
