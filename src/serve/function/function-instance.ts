@@ -1,9 +1,10 @@
 // One serverless function instance, whatever fronts it (the Node http server of `cicada serve`, or AWS
 // Lambda): the runtime started once (worker threads with onnxruntime initialised), the bundles opened and
 // prepared for the strategy, the protocol core over them. All of it happens before the first request, so
-// that no request's clock includes it; a request then pays only for the model's own cold start.
+// that no request's clock includes it; a request then pays only for the model's own cold start. (The
+// platform's pool holds each `cicada serve` process running one of these as a PoolInstance.)
 import { createRuntime, type Runtime } from "../../runtime/runtime.js";
-import type { StrategyName } from "../../config.js";
+import { DEFAULTS, type StrategyName } from "../../config.js";
 import { createInferenceServer, type InferenceServer } from "./inference-protocol.js";
 import { ModelHost } from "./model-host.js";
 import { RECEIVING_BODIES, receivingBudgetBytes } from "./request-body.js";
@@ -37,7 +38,7 @@ export interface InstanceOptions {
 export const INSTANCE_DEFAULTS = {
   strategy: "cicada",
   stateless: false,
-  workers: 2,
+  workers: DEFAULTS.workers,
   maxBodyBytes: 64 * 1024 * 1024,
   /** RECEIVING_BODIES × the default maxBodyBytes (256 MiB); with another maxBodyBytes, 4 × that. */
   maxReceivingBytes: RECEIVING_BODIES * 64 * 1024 * 1024,

@@ -6,7 +6,8 @@
 // and model books through their transitions. A request never waits past its deadline.
 import { CicadaError, isCicadaError } from "../../errors.js";
 import { now } from "../../metrics/trace.js";
-import type { Instance, InstancePool, InstanceReply } from "./instance-pool.js";
+import type { InstancePool } from "./instance-pool.js";
+import type { InstanceReply, PoolInstance } from "./pool-instance.js";
 import { Demand, type Policy, type PolicyConfig } from "./policies.js";
 import type { MemoryLedger } from "./pool-memory.js";
 
@@ -152,13 +153,13 @@ export class Dispatcher {
   }
 
   /** Whether another instance than `except` has `model` loaded or loading (a further copy shares it). */
-  private residentElsewhere(model: string, except: Instance): boolean {
+  private residentElsewhere(model: string, except: PoolInstance): boolean {
     return this.pool.instances.some((i) => i !== except && i.models.has(model));
   }
 
   private dispatchQueued(): void {
     for (const p of [...this.queue]) {
-      const target = this.policy.route(p.model, this.pool.instances) as Instance | undefined;
+      const target = this.policy.route(p.model, this.pool.instances) as PoolInstance | undefined;
       if (!target) continue;
       const slot = target.models.get(p.model);
       if (!slot) {
@@ -200,7 +201,7 @@ export class Dispatcher {
     }
   }
 
-  private async forward(p: Pending, instance: Instance): Promise<void> {
+  private async forward(p: Pending, instance: PoolInstance): Promise<void> {
     const slot = instance.models.get(p.model);
     const cold = slot?.state !== "ready";
     // A request joining a pre-load in progress leaves the ledger's books to that load.
@@ -248,7 +249,7 @@ export class Dispatcher {
   }
 
   /** Books after a request: the model stays (ready) unless the instance is stateless or the request failed. */
-  private settle(instance: Instance, model: string, ok: boolean): void {
+  private settle(instance: PoolInstance, model: string, ok: boolean): void {
     // An instance being killed stays busy until its exit makes it evicted: nothing is routed to it.
     if (instance.state !== "busy" || instance.stopping || instance.child.killed) return;
     if (this.policy.statelessInstances) instance.models.clear();
@@ -305,7 +306,7 @@ export class Dispatcher {
     }
   }
 
-  private unload(instance: Instance, model: string): void {
+  private unload(instance: PoolInstance, model: string): void {
     this.stats.unloads++;
     this.unloading++;
     const before = this.ledger.instanceBytes(instance.id);
@@ -331,7 +332,7 @@ export class Dispatcher {
       });
   }
 
-  private async preload(instance: Instance, model: string): Promise<void> {
+  private async preload(instance: PoolInstance, model: string): Promise<void> {
     this.stats.preloads++;
     instance.models.set(model, { state: "loading", lastUsed: now() });
     instance.transition("loading", `preload ${model}`);

@@ -14,11 +14,9 @@ import { now } from "../../metrics/trace.js";
 import type { StrategyName } from "../../config.js";
 import { readFile } from "node:fs/promises";
 import { processMemoryOf } from "../../metrics/proc-memory.js";
-import { Instance, type ExitInfo } from "./pool-instance.js";
+import { PoolInstance, type ExitInfo } from "./pool-instance.js";
 import type { MemoryLedger } from "./pool-memory.js";
 import { cliArgs } from "../../util/own-entry.js";
-
-export { Instance, INSTANCE_TRANSITIONS, type ExitInfo, type InstanceReply } from "./pool-instance.js";
 
 /** Memory points kept at most (the older half is dropped past it). */
 const TIMELINE_POINTS = 200_000;
@@ -59,9 +57,9 @@ export interface MemoryPoint {
 /** A pool of instance processes. */
 export class InstancePool extends EventEmitter {
   /** Live instances (listening, not evicted), in start order. */
-  readonly instances: Instance[] = [];
+  readonly instances: PoolInstance[] = [];
   /** Every instance ever started, for lifecycle reports. */
-  readonly history: Instance[] = [];
+  readonly history: PoolInstance[] = [];
   readonly timeline: MemoryPoint[] = [];
   private closing = false;
   private next = 1;
@@ -109,7 +107,7 @@ export class InstancePool extends EventEmitter {
   }
 
   /** The live instance `id`. */
-  get(id: string): Instance | undefined {
+  get(id: string): PoolInstance | undefined {
     return this.instances.find((i) => i.id === id);
   }
 
@@ -128,7 +126,7 @@ export class InstancePool extends EventEmitter {
   }
 
   /** Spawns one instance and resolves when it listens. */
-  async spawn(id = `i${this.next++}`): Promise<Instance> {
+  async spawn(id = `i${this.next++}`): Promise<PoolInstance> {
     const child = spawn(process.execPath, this.args(), { stdio: ["ignore", "pipe", "pipe"] });
     this.children.add(child);
     const stderr: string[] = [];
@@ -149,7 +147,7 @@ export class InstancePool extends EventEmitter {
     void exited.then(() => this.children.delete(child));
     let listening: { host: string; port: number; pid: number };
     try {
-      listening = await Instance.awaitListening(child, exited, this.o.startTimeoutMs ?? 120_000);
+      listening = await PoolInstance.awaitListening(child, exited, this.o.startTimeoutMs ?? 120_000);
     } catch (e) {
       child.kill("SIGKILL");
       const tail = stderr.slice(-5).join("\n  ");
@@ -160,7 +158,7 @@ export class InstancePool extends EventEmitter {
     }
     // Nothing else is expected on stdout; drain it so that a chatty instance can never block on a full pipe.
     child.stdout.resume();
-    const instance = new Instance(id, child, `http://${listening.host}:${listening.port}`, exited);
+    const instance = new PoolInstance(id, child, `http://${listening.host}:${listening.port}`, exited);
     this.instances.push(instance);
     this.history.push(instance);
     log?.(`[pool] ${id} listening on port ${listening.port} (pid ${child.pid})`);
@@ -169,7 +167,7 @@ export class InstancePool extends EventEmitter {
     return instance;
   }
 
-  private onExit(instance: Instance, info: ExitInfo): void {
+  private onExit(instance: PoolInstance, info: ExitInfo): void {
     const expected = instance.stopping || this.closing;
     if (instance.state !== "evicted") {
       instance.transition("evicted", expected ? "stopped" : `died (${info.signal ?? `exit ${info.code}`})`);
@@ -192,7 +190,7 @@ export class InstancePool extends EventEmitter {
    * Stops a free instance (SIGTERM) and starts a replacement; it is evicted at once, so nothing is routed
    * to it while it exits.
    */
-  recycle(instance: Instance, reason: string): void {
+  recycle(instance: PoolInstance, reason: string): void {
     instance.stopping = true;
     instance.replace = true;
     instance.transition("evicted", reason);
@@ -203,7 +201,7 @@ export class InstancePool extends EventEmitter {
    * Reads instance `i`'s memory into the ledger. NOTE: reading smaps_rollup walks the process's page tables
    * (~5 ms for a 200 MB instance here), so it is read off the event loop, in libuv's thread pool.
    */
-  async sampleInstance(i: Instance): Promise<void> {
+  async sampleInstance(i: PoolInstance): Promise<void> {
     try {
       const [status, rollup] = await Promise.all([
         readFile(`/proc/${i.pid}/status`, "latin1"),

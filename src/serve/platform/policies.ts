@@ -25,7 +25,7 @@ export interface ModelSlotView {
   readonly lastUsed: number;
 }
 
-/** What a policy may know of an instance. */
+/** What a policy may know of an instance of the pool (a PoolInstance, read-only). */
 export interface InstanceView {
   readonly id: string;
   readonly state: InstanceState;

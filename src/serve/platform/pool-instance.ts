@@ -1,6 +1,9 @@
-// One instance of the pool: a `cicada serve` child process, its lifecycle and the models it holds, and the
-// one way the platform talks to it (`request`), which never hangs: a reply, a timeout, or — as soon as the
-// process exits — an error naming the instance.
+// One instance of the pool (PoolInstance): a `cicada serve` child process as the platform sees it, its
+// lifecycle and the models it holds, and the one way the platform talks to it (`request`), which never
+// hangs: a reply, a timeout, or — as soon as the process exits — an error naming the instance. Under
+// serve/platform/ "instance" always means such a process; what runs inside it (runtime, models, protocol
+// core) is its FunctionInstance (serve/function/function-instance.ts), and a reading of its memory is a
+// ProcessMemory (metrics/proc-memory.ts).
 import type { ChildProcess } from "node:child_process";
 import { Agent } from "node:http";
 import { createInterface } from "node:readline";
@@ -45,8 +48,8 @@ export interface ModelSlot extends ModelSlotView {
   lastUsed: number;
 }
 
-/** An instance process of the pool. */
-export class Instance implements InstanceView {
+/** An instance process of the pool: its state, its models and the HTTP client to it. */
+export class PoolInstance implements InstanceView {
   state: InstanceState = "cold";
   /** Every state entered, with when and why. */
   readonly history: { state: InstanceState; at: number; reason?: string }[];

@@ -20,7 +20,7 @@ after(async () => {
   await rm(fx.root, { recursive: true, force: true });
 });
 
-interface Instance {
+interface InstanceReport {
   pid: number;
   rssBytes: number;
   rssAnonBytes: number;
@@ -37,8 +37,8 @@ async function post(server: ServerProcess, path: string, body?: unknown) {
   return { status: res.status, headers: res.headers, json: (await res.json()) as Record<string, unknown> };
 }
 
-async function instance(server: ServerProcess): Promise<Instance> {
-  return (await (await fetch(`${server.base}/v2/cicada/instance`)).json()) as Instance;
+async function instance(server: ServerProcess): Promise<InstanceReport> {
+  return (await (await fetch(`${server.base}/v2/cicada/instance`)).json()) as InstanceReport;
 }
 
 async function infer(server: ServerProcess): Promise<InferJson> {

@@ -7,12 +7,13 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isCicadaError } from "../../../src/errors.js";
-import { Instance, INSTANCE_TRANSITIONS, InstancePool } from "../../../src/serve/platform/instance-pool.js";
+import { InstancePool } from "../../../src/serve/platform/instance-pool.js";
+import { INSTANCE_TRANSITIONS, PoolInstance } from "../../../src/serve/platform/pool-instance.js";
 import { MemoryLedger } from "../../../src/serve/platform/pool-memory.js";
 
-function instance(): Instance {
+function instance(): PoolInstance {
   const child = { pid: 4242 } as ChildProcess;
-  return new Instance("i9", child, "http://127.0.0.1:1", new Promise(() => {}));
+  return new PoolInstance("i9", child, "http://127.0.0.1:1", new Promise(() => {}));
 }
 
 test("the lifecycle: the paper's path and the platform's other legal moves", async () => {

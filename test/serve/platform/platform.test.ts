@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { isCicadaError } from "../../../src/errors.js";
-import type { Instance } from "../../../src/serve/platform/instance-pool.js";
+import type { PoolInstance } from "../../../src/serve/platform/pool-instance.js";
 import type { Platform } from "../../../src/serve/platform/platform.js";
 import { infer, testPlatform, tinyBundles, waitFor } from "./platform-fixtures.js";
 
@@ -60,7 +60,7 @@ test("keep-alive: warm within the TTL, unloaded after it, then cold again", asyn
 
 test("preload: while the instance holding a model is busy, an idle instance pre-loads it", async () => {
   const p = await start({ policy: "preload", instances: 2 });
-  const [holder, other] = p.pool.instances as [Instance, Instance];
+  const [holder, other] = p.pool.instances as [PoolInstance, PoolInstance];
   // The first request goes to the first cold instance, stopped so that it stays busy.
   process.kill(holder.pid, "SIGSTOP");
   try {
