@@ -1,5 +1,6 @@
-// `cicada-node/serve`: function instances (the Open Inference Protocol over node:http or AWS Lambda), the
-// platform (gateway, instance pool, policies, memory limits) and trace replay. Kept out of the main entry
+// `cicada-node/serve`: function instances (serve/function/: the Open Inference Protocol over node:http or
+// AWS Lambda), the platform (serve/platform/: gateway, instance pool, policies, memory limits, replay
+// experiments) and the workload a replay sends (src/workload/: traces, arrivals). Kept out of the main entry
 // so that a function that only loads and runs a model does not load the server, its validation schemas or
 // the platform.
 export {

@@ -12,7 +12,7 @@ import {
   type FunctionInstance,
   type InstanceOptions,
 } from "./function-instance.js";
-import { errorResponse, methodNotAllowed } from "./protocol-errors.js";
+import { errorResponse, FORBIDDEN_METHODS, methodNotAllowed } from "./protocol-errors.js";
 import { parseOrThrow } from "./protocol-schemas.js";
 
 /** The fields of a payload-format-2.0 event the adapter reads (others are ignored). */
@@ -40,9 +40,6 @@ export interface LambdaResult {
 
 /** A Lambda handler. */
 export type LambdaHandler = (event: unknown) => Promise<LambdaResult>;
-
-/** Methods WHATWG Requests refuse to carry: answered 405 by the adapter. */
-const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 
 /**
  * The Request an event stands for, or the 405 of a method a Request cannot carry (`allow` gives the

@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { CicadaError } from "../../errors.js";
 import { now } from "../../metrics/trace.js";
-import { errorResponse, methodNotAllowed } from "./protocol-errors.js";
+import { errorResponse, FORBIDDEN_METHODS, methodNotAllowed } from "./protocol-errors.js";
 import { bodyTooSlow, paceLeftMs, PACE_DEFAULTS, type BodyPace } from "./request-body.js";
 
 /** A running server. */
@@ -47,9 +47,6 @@ export interface ListenOptions {
   allow?: (path: string) => readonly string[];
   log?: (line: string) => void;
 }
-
-/** Methods WHATWG Requests refuse to carry: answered 405 here. */
-const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 
 /**
  * The body of `req` as a pull-based stream: bytes are read from the connection only as the core asks for

@@ -39,6 +39,12 @@ export function statusOf(e: unknown): number {
 /** The methods some route of the core takes; any other method is refused on every path. */
 export const METHODS: readonly string[] = ["GET", "POST"];
 
+/**
+ * Methods a WHATWG Request refuses to carry (upper case): the adapters (node:http, Lambda) answer them 405
+ * themselves, since they can never reach the core.
+ */
+export const FORBIDDEN_METHODS: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
+
 /** A JSON response. */
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
