@@ -7,7 +7,7 @@ import { UNITS, unitTimes, utilization, type Unit, type UnitTimes } from "../met
 import type { PlanName } from "../runtime/load-model.js";
 import type { EvictionSummary, PageCacheSummary, RawColdStart, StrategyResult } from "./cold-start-types.js";
 import type { ColdStartReport, StageCheck } from "./fresh-instance.js";
-import { median, quantile } from "./stats.js";
+import { median, quantile } from "../metrics/stats.js";
 
 /** Median of each unit's work and wait over several traces' unit times. */
 function medianUnits(all: Record<Unit, UnitTimes>[]): Record<Unit, UnitTimes> {

@@ -5,7 +5,7 @@ import type { Hazard, StrategyName } from "../config.js";
 import type { Unit, UnitTimes } from "../metrics/trace.js";
 import type { PlanName } from "../runtime/load-model.js";
 import type { ColdStartReport } from "./fresh-instance.js";
-import type { Machine } from "./machine.js";
+import type { Machine } from "../metrics/machine.js";
 import type { DiskBandwidth, EvictionCheck, Residency } from "./page-cache.js";
 
 export type Scenario = "reload" | "fresh";

@@ -28,7 +28,7 @@ import {
   type ScenarioInstances,
   type WithInstance,
 } from "./instance-process.js";
-import { describeMachine } from "./machine.js";
+import { describeMachine } from "../metrics/machine.js";
 import {
   evictFiles,
   largestFile,
@@ -38,7 +38,7 @@ import {
   verifyEviction,
   type EvictionCheck,
 } from "./page-cache.js";
-import { median, rotation } from "./stats.js";
+import { median, rotation } from "../metrics/stats.js";
 
 /** Weight bytes of a bundle's stages. */
 function weightBytesOf(stages: { weights: { length: number } }[]): number {

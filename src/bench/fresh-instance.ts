@@ -26,7 +26,8 @@ import { ORT_VERSION } from "../runtime/ort-adapter.js";
 import { runEager } from "../runtime/reference-runner.js";
 import { createRuntime } from "../runtime/runtime.js";
 import type { Hazard, StrategyName } from "../config.js";
-import { downsample, MemorySampler, type ProcStatus } from "./memory-sampler.js";
+import { downsample, MemorySampler } from "./memory-sampler.js";
+import type { ProcStatus } from "../metrics/proc-memory.js";
 
 /** Requests of the harness. */
 export type InstanceRequest =

@@ -5,42 +5,13 @@
 // from a string (no TypeScript loader to start: it is online in ~30 ms), idle on a futex between windows.
 // RssFile matters: onnxruntime maps external weights, so they show up as shared page-cache pages, while
 // RssAnon is the private memory that limits how many instances fit on a machine.
-import { readFileSync } from "node:fs";
 import { Worker } from "node:worker_threads";
+import { readProcStatus, type ProcStatus } from "../metrics/proc-memory.js";
 import { now } from "../metrics/trace.js";
-
-/** The fields of /proc/<pid>/status the benchmark reports, in bytes. */
-export interface ProcStatus {
-  rssBytes: number;
-  rssAnonBytes: number;
-  rssFileBytes: number;
-}
 
 /** One sample, `t` on the clock of src/metrics/trace.ts (milliseconds). */
 export interface MemorySample extends ProcStatus {
   t: number;
-}
-
-const STATUS_FIELDS: Record<keyof ProcStatus, string> = {
-  rssBytes: "VmRSS:",
-  rssAnonBytes: "RssAnon:",
-  rssFileBytes: "RssFile:",
-};
-
-/** Parses the VmRSS, RssAnon and RssFile lines ("VmRSS:\t  123 kB") of a /proc/<pid>/status text. */
-export function parseProcStatus(text: string): ProcStatus {
-  const out = { rssBytes: 0, rssAnonBytes: 0, rssFileBytes: 0 };
-  for (const [key, label] of Object.entries(STATUS_FIELDS) as [keyof ProcStatus, string][]) {
-    const m = new RegExp(`^${label}\\s+(\\d+)\\s+kB$`, "m").exec(text);
-    if (!m) throw new Error(`/proc status text has no '${label} <n> kB' line`);
-    out[key] = Number(m[1]) * 1024;
-  }
-  return out;
-}
-
-/** Reads the memory fields of process `pid` (default: this process). */
-export function readProcStatus(pid: number | "self" = "self"): ProcStatus {
-  return parseProcStatus(readFileSync(`/proc/${pid}/status`, "latin1"));
 }
 
 /** Main thread states shared with the sampler thread (control[STATE]). */
@@ -63,8 +34,8 @@ const STRIDE = 4;
 /**
  * The sampler thread. NOTE: `eval: true` runs the code as a CommonJS script, hence `require`. It re-reads
  * one open /proc/self/status with pread at offset 0 (procfs regenerates the text), into a reused buffer.
- * Its field scan is the same as {@link parseProcStatus}'s; test/bench/memory-sampler.test.ts checks the two
- * agree.
+ * Its field scan is the same as parseProcStatus's (src/metrics/proc-memory.ts);
+ * test/bench/memory-sampler.test.ts checks the two agree.
  */
 const SAMPLER_SOURCE = `
 const { workerData } = require("node:worker_threads");

@@ -22,7 +22,7 @@ import { ORT_VERSION } from "../util/ort-version.js";
 import { defaultCacheRoot } from "../config.js";
 import type { StrategyName } from "../config.js";
 import type { BenchTarget, CacheState } from "./cold-start-types.js";
-import { describeMachine, type Machine } from "./machine.js";
+import { describeMachine, type Machine } from "../metrics/machine.js";
 import { evictFiles, largestFile, makeResident, verifyEviction, type EvictionCheck } from "./page-cache.js";
 import {
   packageRoot,
@@ -34,7 +34,7 @@ import {
   type HandlerName,
   type Spawned,
 } from "./process-handlers.js";
-import { median, rotation, summarize, type Summary } from "./stats.js";
+import { median, rotation, summarize, type Summary } from "../metrics/stats.js";
 
 /** Options of {@link benchProcesses}. */
 export interface ProcessBenchOptions {

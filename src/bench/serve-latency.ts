@@ -12,10 +12,10 @@ import { ORT_VERSION } from "../runtime/ort-adapter.js";
 import { runEager } from "../runtime/reference-runner.js";
 import { createRuntime } from "../runtime/runtime.js";
 import type { StrategyName } from "../config.js";
-import { inferRequestBody } from "../serve/tensor-codec.js";
-import { spawnServe, type ServeProcess } from "../serve/serve-process.js";
-import { describeMachine, type Machine } from "./machine.js";
-import { rotation, summarize, type Summary } from "./stats.js";
+import { inferRequestBody } from "../serve/function/tensor-codec.js";
+import { spawnServe, type ServeProcess } from "../serve/function/serve-process.js";
+import { describeMachine, type Machine } from "../metrics/machine.js";
+import { rotation, summarize, type Summary } from "../metrics/stats.js";
 
 /** What one measurement was. */
 export const SAMPLE_KINDS = [

@@ -7,9 +7,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { CicadaError } from "../errors.js";
-import { POLICIES } from "../serve/policies.js";
-import type { ReplayResult } from "../serve/replay-run.js";
-import { summarizeReplay } from "../serve/replay.js";
+import { POLICIES } from "../workload/replay-runs.js";
+import type { ReplayResult } from "../serve/platform/replay-experiment.js";
+import { summarizeReplay } from "../workload/replay-summary.js";
 import { STRATEGIES } from "../config.js";
 
 const num = z.number().nullable();

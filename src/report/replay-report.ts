@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeOutputDir } from "../format/atomic-output.js";
-import type { ReplayResult, ReplayRun } from "../serve/replay-run.js";
+import type { ReplayResult, ReplayRun } from "../serve/platform/replay-experiment.js";
 import { mdTable } from "./report-tables.js";
 import { STRATEGY_COLOURS } from "./run-groups.js";
 import { PALETTE } from "./svg-chart.js";

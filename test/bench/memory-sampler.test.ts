@@ -1,50 +1,9 @@
-// The memory sampler: /proc status parsing, the sampler thread (its own field scan agrees with the
-// parser's), peaks of a window, and downsampling that keeps the peak. No onnxruntime, nothing timed.
+// The memory sampler: the sampler thread (its own field scan agrees with the /proc status parser of
+// src/metrics/proc-memory.ts), peaks of a window, and downsampling that keeps the peak. No onnxruntime,
+// nothing timed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import {
-  downsample,
-  MemorySampler,
-  parseProcStatus,
-  readProcStatus,
-  type MemorySample,
-} from "../../src/bench/memory-sampler.js";
-
-const STATUS = `Name:\tnode
-Umask:\t0022
-State:\tS (sleeping)
-VmPeak:\t 1234567 kB
-VmHWM:\t  204800 kB
-VmRSS:\t  196608 kB
-RssAnon:\t   43008 kB
-RssFile:\t  153600 kB
-RssShmem:\t       0 kB
-Threads:\t11
-`;
-
-test("parseProcStatus reads VmRSS, RssAnon and RssFile in bytes", () => {
-  assert.deepEqual(parseProcStatus(STATUS), {
-    rssBytes: 196608 * 1024,
-    rssAnonBytes: 43008 * 1024,
-    rssFileBytes: 153600 * 1024,
-  });
-});
-
-test("parseProcStatus names a missing field", () => {
-  assert.throws(() => parseProcStatus(STATUS.replace(/^RssFile:.*$/m, "")), /RssFile:/);
-  // VmHWM is not VmRSS: the label must match a whole line start.
-  assert.throws(() => parseProcStatus("VmHWM:\t 1 kB\nRssAnon:\t 1 kB\nRssFile:\t 1 kB\n"), /VmRSS:/);
-});
-
-test("readProcStatus of this process is consistent (RSS = anon + file + shmem)", () => {
-  const s = readProcStatus();
-  const shmem =
-    Number(/^RssShmem:\s+(\d+)/m.exec(readFileSync("/proc/self/status", "latin1"))?.[1] ?? 0) * 1024;
-  assert.ok(s.rssBytes > 0 && s.rssAnonBytes > 0 && s.rssFileBytes > 0);
-  // The kernel's counters are read at slightly different moments: allow a few pages of drift.
-  assert.ok(Math.abs(s.rssBytes - (s.rssAnonBytes + s.rssFileBytes + shmem)) < 1 << 20);
-});
+import { downsample, MemorySampler, type MemorySample } from "../../src/bench/memory-sampler.js";
 
 test("a window sees memory touched inside it, and the thread's samples agree with the parser", async () => {
   const sampler = await MemorySampler.start(1);

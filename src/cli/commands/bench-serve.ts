@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ensureZooBundle } from "../../bench/model-cache.js";
 import { measureServeLatency, type ServeLatencySummary } from "../../bench/serve-latency.js";
-import type { Summary } from "../../bench/stats.js";
+import type { Summary } from "../../metrics/stats.js";
 import { CicadaError } from "../../errors.js";
 import { writeFileAtomic } from "../../format/atomic-output.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";

@@ -10,10 +10,11 @@ import { CicadaError } from "../../errors.js";
 import { openBundle } from "../../format/bundle.js";
 import { MANIFEST_FILE } from "../../format/manifest.js";
 import { STRATEGIES } from "../../config.js";
-import { gatewayBudget } from "../../serve/gateway.js";
-import { startPlatform } from "../../serve/platform.js";
-import { POLICIES } from "../../serve/policies.js";
-import { RECEIVING_BODIES } from "../../serve/request-body.js";
+import { listeningLine } from "../../serve/function/listening-line.js";
+import { gatewayBudget } from "../../serve/platform/gateway.js";
+import { startPlatform } from "../../serve/platform/platform.js";
+import { POLICIES } from "../../workload/replay-runs.js";
+import { RECEIVING_BODIES } from "../../serve/function/request-body.js";
 import { findZooModel } from "../../zoo/registry.js";
 import { choiceFlag, intFlag, positiveFlag } from "../flags.js";
 
@@ -170,11 +171,7 @@ export function registerPlatform(program: Command): void {
       port,
       log: say,
     });
-    const url = new URL(platform.url);
-    process.stdout.write(
-      JSON.stringify({ event: "listening", host: url.hostname, port: platform.port, pid: process.pid }) +
-        "\n",
-    );
+    process.stdout.write(listeningLine(platform.host, platform.port));
     say(
       `${policy} x ${strategy}: ${common.instances} instance(s) serving ${[...platform.models.keys()].join(", ")} at ${platform.url}`,
     );

@@ -8,11 +8,11 @@ import { stageOutputDir } from "../../format/atomic-output.js";
 import { readReplayResult } from "../../report/replay-data.js";
 import { replaySummaryJson, replayTable, writeReplayReport } from "../../report/replay-report.js";
 import { isStrategy, STRATEGIES, type StrategyName } from "../../config.js";
-import { POLICIES, type PolicyName } from "../../serve/policies.js";
-import { runReplays, type RunSpec } from "../../serve/replay-run.js";
-import { readAzureTrace } from "../../serve/trace-azure.js";
-import { arrivalsOf, cutTrace, topFunctions, traceStats } from "../../serve/trace-invocations.js";
-import { syntheticTrace } from "../../serve/trace-synthetic.js";
+import { runReplays } from "../../serve/platform/replay-experiment.js";
+import { isPolicy, POLICIES, type PolicyName, type RunSpec } from "../../workload/replay-runs.js";
+import { readAzureTrace } from "../../workload/trace-azure.js";
+import { arrivalsOf, cutTrace, topFunctions, traceStats } from "../../workload/trace-invocations.js";
+import { syntheticTrace } from "../../workload/trace-synthetic.js";
 import { intFlag, positiveFlag } from "../flags.js";
 import {
   listOf,
@@ -41,9 +41,9 @@ interface Flags extends PlatformFlags {
 }
 
 function policyOf(flag: string, p: string): PolicyName {
-  if (!(POLICIES as readonly string[]).includes(p))
+  if (!isPolicy(p))
     throw new CicadaError("E_USAGE", `${flag}: unknown policy '${p}'; known: ${POLICIES.join(", ")}`);
-  return p as PolicyName;
+  return p;
 }
 
 function strategyOf(flag: string, s: string): StrategyName {

@@ -7,9 +7,10 @@
 // in bodies still arriving are bounded server-wide by --max-receiving-bytes (503 E_SERVER_BUSY past it).
 import type { Command } from "commander";
 import { STRATEGIES } from "../../config.js";
-import { INSTANCE_DEFAULTS, startInstance } from "../../serve/function-instance.js";
-import { listen } from "../../serve/node-adapter.js";
-import { PACE_DEFAULTS, RECEIVING_BODIES } from "../../serve/request-body.js";
+import { INSTANCE_DEFAULTS, startInstance } from "../../serve/function/function-instance.js";
+import { listeningLine } from "../../serve/function/listening-line.js";
+import { listen } from "../../serve/function/node-adapter.js";
+import { PACE_DEFAULTS, RECEIVING_BODIES } from "../../serve/function/request-body.js";
 import { choiceFlag, intFlag } from "../flags.js";
 
 interface ServeFlags {
@@ -115,8 +116,7 @@ export function registerServe(program: Command): void {
         await instance.close();
         throw e;
       }
-      const listening = { event: "listening", host: server.host, port: server.port, pid: process.pid };
-      process.stdout.write(JSON.stringify(listening) + "\n");
+      process.stdout.write(listeningLine(server.host, server.port));
       log(
         `serving ${instance.host.names().join(", ")} on http://${server.host}:${server.port} (strategy ${options.strategy})`,
       );
