@@ -43,9 +43,15 @@ function cgroupLimit(): number {
   return Infinity;
 }
 
-/** The default budget: what the machine or the instance's memory limit allows, the smaller. */
-export function defaultMemoryBudget(): number {
-  return Math.min(totalmem(), cgroupLimit());
+/**
+ * The default budget: what the machine or the instance's memory limit allows, the smallest of its memory,
+ * its cgroup's limit and, on AWS Lambda, the function's configured memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+ * in MB, which Lambda enforces without a cgroup the function can read).
+ */
+export function defaultMemoryBudget(env: NodeJS.ProcessEnv = process.env): number {
+  const lambdaMb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  const lambda = Number.isFinite(lambdaMb) && lambdaMb > 0 ? lambdaMb * 1e6 : Infinity;
+  return Math.min(totalmem(), cgroupLimit(), lambda);
 }
 
 /** This process's anonymous resident memory (RssAnon), or 0 where /proc does not say. */

@@ -6,14 +6,14 @@
 // of MiB).
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { isCicadaError } from "../../src/errors.js";
 import { importModel } from "../../src/importer/import-model.js";
 import { similarity } from "../../src/metrics/similarity.js";
 import { loadModel, prepareModel } from "../../src/runtime/load-model.js";
-import { anonymousBytes, memoryMode } from "../../src/runtime/memory-budget.js";
+import { anonymousBytes, defaultMemoryBudget, memoryMode } from "../../src/runtime/memory-budget.js";
 import { randomInputs } from "../../src/runtime/model-inputs.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
@@ -56,6 +56,12 @@ test("the mode: resident when the copies fit, streaming when the largest stage d
     memoryMode(manifest, "m", "mini", { factor: 0, canStream: true }, 10 * MiB, 10 * MiB),
     "resident",
   );
+});
+
+test("the default budget is the machine's, or a Lambda function's configured memory when smaller", () => {
+  assert.ok(defaultMemoryBudget({}) <= totalmem() && defaultMemoryBudget({}) > 0);
+  assert.equal(defaultMemoryBudget({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "512" }), 512e6);
+  assert.equal(defaultMemoryBudget({ AWS_LAMBDA_FUNCTION_MEMORY_SIZE: "junk" }), defaultMemoryBudget({}));
 });
 
 test("copying strategies are refused before allocating when not even a stage fits; mapping ones run", async () => {

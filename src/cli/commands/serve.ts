@@ -14,6 +14,7 @@ import { PACE_DEFAULTS, RECEIVING_BODIES } from "../../serve/function/request-bo
 import { choiceFlag, intFlag } from "../flags.js";
 
 interface ServeFlags {
+  memoryBudgetMb?: string;
   host: string;
   port: string;
   strategy: string;
@@ -75,6 +76,10 @@ export function registerServe(program: Command): void {
       String(PACE_DEFAULTS.minBytesPerSecond),
     )
     .option("--cache-root <dir>", "cache of derived forms (default: $CICADA_CACHE or ~/.cache/cicada)")
+    .option(
+      "--memory-budget-mb <n>",
+      "every load's memory budget in MiB (default: the machine's or the cgroup's limit); a model that cannot fit is answered 507 E_MEMORY_BUDGET",
+    )
     .action(async (bundles: string[], flags: ServeFlags) => {
       // Every flag is checked before anything starts.
       const timeoutMs = intFlag("--timeout-ms", flags.timeoutMs, 1);
@@ -99,6 +104,9 @@ export function registerServe(program: Command): void {
         maxQueue: intFlag("--max-queue", flags.maxQueue, 0),
         timeoutMs,
         ...(flags.cacheRoot ? { cacheRoot: flags.cacheRoot } : {}),
+        ...(flags.memoryBudgetMb
+          ? { memoryBudgetBytes: intFlag("--memory-budget-mb", flags.memoryBudgetMb, 1) * 2 ** 20 }
+          : {}),
         log,
       };
       const instance = await startInstance(options);

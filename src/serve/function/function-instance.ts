@@ -30,6 +30,8 @@ export interface InstanceOptions {
   timeoutMs: number;
   /** Cache of derived forms (default: $CICADA_CACHE or ~/.cache/cicada). */
   cacheRoot?: string;
+  /** Every load's memory budget (LoadOptions.memoryBudgetBytes; default: the machine's or the instance's limit). */
+  memoryBudgetBytes?: number;
   /** Progress and failures (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -70,6 +72,7 @@ export async function startInstance(options: InstanceOptions): Promise<FunctionI
       strategy: options.strategy,
       stateless: options.stateless,
       maxQueue: options.maxQueue,
+      ...(options.memoryBudgetBytes ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
       ...(options.log ? { log: options.log } : {}),
     });
     const server = createInferenceServer(host, {

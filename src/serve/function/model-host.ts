@@ -25,6 +25,8 @@ export interface ModelHostOptions {
   stateless: boolean;
   /** Requests per model admitted besides the one running. */
   maxQueue: number;
+  /** Every load's memory budget (a model that cannot fit is refused: E_MEMORY_BUDGET). */
+  memoryBudgetBytes?: number;
   /** Where progress and failures are written (stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -289,7 +291,11 @@ export class ModelHost {
     const session = (async () => {
       await this.prepare(entry, strategy);
       const startedAt = now();
-      const model = await loadModel(this.runtime, entry.dir, { strategy });
+      const budget = this.options.memoryBudgetBytes;
+      const model = await loadModel(this.runtime, entry.dir, {
+        strategy,
+        ...(budget ? { memoryBudgetBytes: budget } : {}),
+      });
       const s: Session = { strategy, model, startedAt, ready: false, loaded: model.loaded };
       s.loaded.then(
         () => markReady(s),

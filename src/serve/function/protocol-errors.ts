@@ -29,6 +29,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   E_TIMEOUT: 504,
   E_INSTANCE_DIED: 502,
   E_HOST_MEMORY: 503,
+  // The model cannot be loaded under this instance's memory budget by its strategy: no retry helps.
+  E_MEMORY_BUDGET: 507,
 };
 
 /** The HTTP status an error answers with. */

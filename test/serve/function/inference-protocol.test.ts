@@ -255,3 +255,28 @@ test("the receiving budget (default 4 × --max-body-bytes) covers every route an
     },
   );
 });
+
+test("a model its strategy cannot load under the instance's memory budget is answered 507 E_MEMORY_BUDGET", async () => {
+  // 1 MiB: less than the process holds already, so even a strategy that maps its weights cannot fit.
+  const server = await startInstance({
+    bundles: [bundle],
+    strategy: "eager",
+    stateless: false,
+    workers: 1,
+    maxBodyBytes: 300_000,
+    maxQueue: 1,
+    timeoutMs: 20_000,
+    cacheRoot: fx.cache,
+    memoryBudgetBytes: 2 ** 20,
+  });
+  try {
+    const res = await server.server.handle(
+      new Request(url("/v2/models/tiny-resnet/infer"), { method: "POST", body }),
+    );
+    const refused = await error(res);
+    assert.deepEqual([refused.status, refused.code], [507, "E_MEMORY_BUDGET"]);
+    assert.match(refused.message, /eager needs about .* budget of 1\.0 MiB/);
+  } finally {
+    await server.close();
+  }
+});
