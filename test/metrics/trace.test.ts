@@ -51,3 +51,14 @@ test("waiting time counts from when a task's dependencies were done", () => {
   assert.equal(t.E.waitMs, 2);
   assert.equal(t.L.waitMs, 0);
 });
+
+test("waiting is measured under the trace's hazard rule", () => {
+  // A1 could start at 3 (L1, R1 done) but started at 10, after A0: strict charges it nothing (A0 ended at
+  // 10), relaxed charges it the 7 ms it waited.
+  const events = [ev("L", 0, 0, 1), ev("R", 0, 0, 2), ev("A", 0, 2, 10), ev("L", 1, 1, 2), ev("R", 1, 2, 3)];
+  events.push(ev("A", 1, 10, 12));
+  const trace: Trace = { requestStart: 0, requestEnd: 12, events };
+  assert.equal(unitTimes(trace).A.waitMs, 0);
+  assert.equal(unitTimes({ ...trace, hazard: "strict" }).A.waitMs, 0);
+  assert.equal(unitTimes({ ...trace, hazard: "relaxed" }).A.waitMs, 7);
+});

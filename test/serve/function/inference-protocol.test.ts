@@ -8,22 +8,26 @@ import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { openBundle } from "../../../src/format/bundle.js";
 import { randomInputs } from "../../../src/runtime/model-inputs.js";
-import { startInstance } from "../../../src/serve/function/function-instance.js";
+import { startInstance, type InstanceOptions } from "../../../src/serve/function/function-instance.js";
 import { jsonRequest, tinyBundles, type InferJson } from "./serve-fixtures.js";
 
 const fx = await tinyBundles("core", { "tiny-resnet": 2 });
 const bundle = fx.bundles["tiny-resnet"]!;
 const { manifest } = await openBundle(bundle);
-const instance = await startInstance({
-  bundles: [bundle],
-  strategy: "cicada",
-  stateless: false,
-  workers: 1,
-  maxBodyBytes: 300_000,
-  maxQueue: 0,
-  timeoutMs: 20_000,
-  cacheRoot: fx.cache,
-});
+/** An instance of the tiny model with these options (besides the main one below). */
+const startOn = (options: Partial<InstanceOptions>) =>
+  startInstance({
+    bundles: [bundle],
+    strategy: "cicada",
+    stateless: false,
+    workers: 1,
+    maxBodyBytes: 300_000,
+    maxQueue: 0,
+    timeoutMs: 20_000,
+    cacheRoot: fx.cache,
+    ...options,
+  });
+const instance = await startOn({});
 after(async () => {
   await instance.close();
   await rm(fx.root, { recursive: true, force: true });
@@ -96,16 +100,7 @@ test("routes: versions, percent-encoded names, unknown paths and methods", async
 });
 
 test("draining: readiness and new work answer 503, liveness stays 200", async () => {
-  const server = await startInstance({
-    bundles: [bundle],
-    strategy: "mini",
-    stateless: false,
-    workers: 1,
-    maxBodyBytes: 300_000,
-    maxQueue: 1,
-    timeoutMs: 20_000,
-    cacheRoot: fx.cache,
-  });
+  const server = await startOn({ strategy: "mini", maxQueue: 1 });
   try {
     server.server.drain();
     const handle = (path: string, method = "GET") => server.server.handle(new Request(url(path), { method }));
@@ -237,38 +232,15 @@ test("the receiving budget (default 4 × --max-body-bytes) covers every route an
   assert.equal((await info()).receivingBytes, 0);
   assert.equal((await infer(body)).status, 200);
   assert.equal((await info()).receivingBytes, 0);
-  await assert.rejects(
-    startInstance({
-      bundles: [bundle],
-      strategy: "cicada",
-      stateless: false,
-      workers: 1,
-      maxBodyBytes: 300_000,
-      maxReceivingBytes: 299_999,
-      maxQueue: 0,
-      timeoutMs: 20_000,
-      cacheRoot: fx.cache,
-    }),
-    {
-      code: "E_USAGE",
-      message: /--max-receiving-bytes \(299999\) is smaller than --max-body-bytes \(300000\)/,
-    },
-  );
+  await assert.rejects(startOn({ maxReceivingBytes: 299_999 }), {
+    code: "E_USAGE",
+    message: /--max-receiving-bytes \(299999\) is smaller than --max-body-bytes \(300000\)/,
+  });
 });
 
 test("a model its strategy cannot load under the instance's memory budget is answered 507 E_MEMORY_BUDGET", async () => {
   // 1 MiB: less than the process holds already, so even a strategy that maps its weights cannot fit.
-  const server = await startInstance({
-    bundles: [bundle],
-    strategy: "eager",
-    stateless: false,
-    workers: 1,
-    maxBodyBytes: 300_000,
-    maxQueue: 1,
-    timeoutMs: 20_000,
-    cacheRoot: fx.cache,
-    memoryBudgetBytes: 2 ** 20,
-  });
+  const server = await startOn({ strategy: "eager", memoryBudgetBytes: 2 ** 20 });
   try {
     const res = await server.server.handle(
       new Request(url("/v2/models/tiny-resnet/infer"), { method: "POST", body }),
