@@ -27,6 +27,11 @@ export interface Trace {
   events: TraceEvent[];
   /** The hazard rule the loads in this trace were ordered by (default strict). */
   hazard?: Hazard;
+  /**
+   * Bytes the process read from storage while the request ran (proc-io.ts; reads of every concurrent
+   * request included): a cold start's weights, or what a warm request of a model larger than memory re-read.
+   */
+  storageReadBytes?: number;
 }
 
 /**

@@ -52,6 +52,8 @@ interface PipelineFacts {
   hazard?: Hazard;
   utilization: number;
   units: ReturnType<typeof unitTimes>;
+  /** Bytes the process read from storage during the load and run (page faults of mapped weights included). */
+  storageReadBytes?: number;
 }
 
 /** Timings and unit breakdown of one cold start through the runtime. */
@@ -84,6 +86,7 @@ export async function runPipelined(
       ...(run.trace.hazard ? { hazard: run.trace.hazard } : {}),
       utilization: utilization(run.trace),
       units: unitTimes(run.trace),
+      ...(run.trace.storageReadBytes !== undefined ? { storageReadBytes: run.trace.storageReadBytes } : {}),
     };
     if (gantt) {
       const title = `${bundle.manifest.model.name}: ${strategy} cold start (${totalMs.toFixed(1)} ms)`;
@@ -289,7 +292,7 @@ export function registerRun(program: Command): void {
               `${u} work ${pipeline.units[u].workMs.toFixed(1)} / wait ${pipeline.units[u].waitMs.toFixed(1)} ms`,
           );
           process.stdout.write(
-            `plan ${pipeline.plan}${pipeline.hazard ? ` (hazard ${pipeline.hazard})` : ""}; pipeline utilisation ${pipeline.utilization.toFixed(3)}; ${units.join("; ")}\n`,
+            `plan ${pipeline.plan}${pipeline.hazard ? ` (hazard ${pipeline.hazard})` : ""}${pipeline.storageReadBytes !== undefined ? `; read from storage ${(pipeline.storageReadBytes / 2 ** 20).toFixed(1)} MiB` : ""}; pipeline utilisation ${pipeline.utilization.toFixed(3)}; ${units.join("; ")}\n`,
           );
         }
         for (const o of outputs) process.stdout.write(`output ${o.name}: ${o.dtype} [${o.dims.join(",")}]\n`);

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { CicadaError } from "../../errors.js";
 import type { Bundle } from "../../format/bundle.js";
 import type { Manifest } from "../../format/manifest.js";
+import { storageReadBytes } from "../../metrics/proc-io.js";
 import { now, type Trace, type TraceEvent } from "../../metrics/trace.js";
 import type { HostTensor } from "../host-tensor.js";
 import type { Loader } from "../loaders/loader.js";
@@ -32,6 +33,8 @@ export class ModelHandle implements LoadedModel {
   loaded: Promise<void> = Promise.resolve();
   private readonly slots: StageSlot[];
   private loadStart = now();
+  /** The process's storage reads when the load started (a cold request counts its reads from there). */
+  private loadRead: number | undefined;
   private buildStarted = false;
   private loader!: Loader;
   /** Load, run, free: no stage outlives its execution (see start). */
@@ -66,6 +69,7 @@ export class ModelHandle implements LoadedModel {
   start(loader: Loader, memory: MemoryMode = "resident"): void {
     this.loader = loader;
     this.loadStart = this.planning?.start ?? now();
+    this.loadRead = storageReadBytes();
     if (this.planning) this.sessions.record("L", 0, "main", this.planning.start, this.planning.end);
     this.streaming = memory === "streaming";
     if (this.streaming) return;
@@ -158,6 +162,7 @@ export class ModelHandle implements LoadedModel {
 
   private async runOnce(feeds: Record<string, HostTensor>, options: RunOptions): Promise<ModelRun> {
     const requestStart = now();
+    const requestRead = storageReadBytes();
     // Cold: the request waits for (part of) a load; its trace then holds the load's units.
     const cold = this.slots.some((s) => s.state !== "ready");
     // Each request has its own trace, so that concurrent requests on one handle do not mix theirs.
@@ -202,11 +207,14 @@ export class ModelHandle implements LoadedModel {
       throw e;
     }
     const loading = cold ? this.sessions.takeEvents() : [];
+    const read0 = cold ? (this.loadRead ?? requestRead) : requestRead;
+    const read1 = storageReadBytes();
     const trace: Trace = {
       requestStart: cold ? Math.min(this.loadStart, requestStart) : requestStart,
       requestEnd: now(),
       events: [...loading, ...events],
       ...(this.plan === "pipeline" ? { hazard: this.options.hazard ?? DEFAULTS.hazard } : {}),
+      ...(read0 !== undefined && read1 !== undefined ? { storageReadBytes: read1 - read0 } : {}),
     };
     return stageOutputs ? { outputs, trace, cold, stageOutputs } : { outputs, trace, cold };
   }

@@ -37,6 +37,8 @@ for (const strategy of ["preload", "cicada"] as const) {
       try {
         const run = await loaded.run(feeds);
         assert.equal(run.trace.hazard, hazard);
+        // What the request read from storage is measured (Linux's /proc/self/io); page-cache hits cost 0.
+        if (process.platform === "linux") assert.ok(run.trace.storageReadBytes! >= 0, "storageReadBytes");
         for (const [name, expected] of Object.entries(eager.outputs)) {
           const s = similarity(run.outputs[name]!.data, expected.data);
           assert.ok(s.cosine >= 0.99999 && s.nonFiniteMismatches === 0, `${name}: ${JSON.stringify(s)}`);
