@@ -17,28 +17,15 @@ import {
 } from "../format/bundle.js";
 import type { Manifest } from "../format/manifest.js";
 import { now, type Trace, type TraceEvent, type Unit } from "../metrics/trace.js";
-import {
-  ensureOrtBestModel,
-  ensurePiselStages,
-  sourceModelOf,
-  evictForm,
-  verifyForm,
-} from "./derived-forms.js";
-import { identitiesOf, identityOrGone, verifyBytes } from "./file-integrity.js";
+import { ensureOrtBestModel, ensurePiselStages, sourceModelOf } from "./derived-forms.js";
+import { verifyForm } from "../cache/forms.js";
+import { evictEntry, evictForm } from "../cache/eviction.js";
+import { identitiesOf, identityOrGone, verifyBytes } from "../cache/integrity.js";
+import type { MiniLoaderEntry, OptimizedStage } from "../cache/miniloader-entry.js";
 import type { HostTensor } from "./host-tensor.js";
-import {
-  ensureOptimizedStages,
-  evictEntry,
-  findOptimizedStages,
-  getsWholeGraph,
-  isVerified,
-  markVerified,
-  verifyEntry,
-  verifyGraphs,
-  wholeModelMaxBytes,
-  type MiniLoaderEntry,
-  type OptimizedStage,
-} from "./miniloader.js";
+import { ensureOptimizedStages, findOptimizedStages } from "./miniloader/ensure.js";
+import { getsWholeGraph, wholeModelMaxBytes } from "./miniloader/plan.js";
+import { isVerified, markVerified, verifyEntry, verifyGraphs } from "./miniloader/verify.js";
 import { validateInputs } from "./model-inputs.js";
 import { looksResident } from "./residency.js";
 import { createScheduler } from "./retrieval-scheduler.js";

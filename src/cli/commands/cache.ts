@@ -2,7 +2,8 @@
 // entries, PISeL stage files, ort-best models), and removing what can no longer be used or went unused.
 import type { Command } from "commander";
 import { CicadaError } from "../../errors.js";
-import { listCache, pruneCache, type CacheEntry } from "../../runtime/cache-root.js";
+import { listCache, type CacheEntry } from "../../cache/listing.js";
+import { pruneCache } from "../../cache/prune.js";
 import { defaultCacheRoot } from "../../config.js";
 import { intFlag } from "../flags.js";
 import { formatBytes, table } from "../format-table.js";
