@@ -32,7 +32,8 @@ export interface EnsureOptions extends MiniLoaderOptions {
   /**
    * The forms the caller will use: `stages` (mini, cicada's pipeline), `whole` (cicada's whole plan).
    * find: default the form cicada's auto plan runs (plan.ts); ensure: default every form the bundle can
-   * get. A whole graph asked of a model too large for one is not built (its stages are).
+   * get (a caller that does not say may use either). A whole graph asked of a model too large for one is
+   * not built (its stages are).
    */
   forms?: readonly MiniLoaderForm[];
 }
