@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Bundle } from "../format/bundle.js";
 
 /** The kinds of directory under a cache root, by subdirectory. */
 export const CACHE_KINDS = ["miniloader", "pisel", "ort-best", "bundles", "zoo"] as const;
@@ -55,6 +56,15 @@ export function touchEntry(dir: string): void {
 /** `stage-NNN`: the stem of stage `index`'s files in every cache entry that holds one file per stage. */
 export function stageStem(index: number): string {
   return `stage-${String(index).padStart(3, "0")}`;
+}
+
+/**
+ * The bytes of `bundle`'s stage weight ranges: what a derived form's copy of the weights takes, at most
+ * (a weight shared by stages is in each one's range). Read from the ranges, which are checked when read,
+ * not from the manifest's total, which nothing checks.
+ */
+export function stageWeightBytes(bundle: Bundle): number {
+  return bundle.manifest.stages.reduce((n, s) => n + s.weights.length, 0);
 }
 
 /** A cache key: the first 24 hex digits of the sha256 of `parts`, in order. */

@@ -17,7 +17,7 @@ import {
 } from "../format/bundle.js";
 import { ORT_BEST_FILES, ensureForm, ortBestDir, piselDir, piselFileNames } from "../cache/forms.js";
 import { isVerified, verifyFiles, type CheckedFile } from "../cache/integrity.js";
-import { sourceStampsDir, writeOrigin } from "../cache/layout.js";
+import { sourceStampsDir, stageWeightBytes, writeOrigin } from "../cache/layout.js";
 
 /** PISeL's self-contained stage files (stage i: weights embedded) with their checksums, built on first use. */
 export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Promise<CheckedFile[]> {
@@ -28,7 +28,7 @@ export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Prom
     names,
     what: `PISeL's stage files of ${bundle.dir}`,
     // Every weight once, inside the stage graphs.
-    expectedBytes: bundle.manifest.totalWeightBytes + structureBytes,
+    expectedBytes: stageWeightBytes(bundle) + structureBytes,
     build: async (staging) => {
       const { runBuild } = await import("./miniloader/build-thread.js");
       await runBuild({ kind: "pisel", bundleDir: bundle.dir, contentKey: bundleContentKey(bundle), staging });
@@ -121,7 +121,7 @@ export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Pro
     what: `ort-best's model of ${source}`,
     // The optimised graph and its weights: about the source's graph and weights (onnxruntime's layouts
     // keep the weights' size).
-    expectedBytes: bundle.manifest.totalWeightBytes + bundle.manifest.model.sourceBytes,
+    expectedBytes: stageWeightBytes(bundle) + bundle.manifest.model.sourceBytes,
     build: async (staging) => {
       const { runBuild } = await import("./miniloader/build-thread.js");
       await runBuild({ kind: "ort-best", source, staging });

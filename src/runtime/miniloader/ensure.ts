@@ -11,7 +11,7 @@ import { CicadaError } from "../../errors.js";
 import type { Bundle } from "../../format/bundle.js";
 import { asCacheError } from "../../format/fs-errors.js";
 import { installEntry, type Installed } from "../../cache/install.js";
-import { touchEntry } from "../../cache/layout.js";
+import { stageWeightBytes, touchEntry } from "../../cache/layout.js";
 import {
   ENTRY_FILE,
   entryDirOf,
@@ -133,7 +133,7 @@ async function buildMissing(
     {
       what: `MiniLoader's cache entry for ${bundle.dir}`,
       // Each form's data files are about the size of the weights (onnxruntime's layouts keep their size).
-      expectedBytes: bundle.manifest.totalWeightBytes * missing.length,
+      expectedBytes: stageWeightBytes(bundle) * missing.length,
       index: ENTRY_FILE,
       ...(existing ? { addTo: (live: string | undefined) => withForms(live, index!, missing) } : {}),
     },
