@@ -87,22 +87,20 @@ export async function ensureOptimizedStages(
     }
     const build = buildMissing(bundle, dir, key, forms, options);
     building.set(dir, build);
-    let built: { installed: Installed; forms: MiniLoaderForm[] };
+    let installed: Installed;
     try {
-      built = await build;
+      installed = await build;
     } finally {
       building.delete(dir);
     }
-    if (built.installed === "lost") continue;
+    if (installed === "lost") continue;
     const entry = await readEntry(dir, key, bundle.manifest.stages.length);
     if (!entry || !forms.every((f) => hasForm(entry, f)))
       throw new CicadaError("E_RUNTIME", `MiniLoader cache entry ${dir} vanished after it was written`);
-    // The checksums of the forms just built were computed from the files just written: they are
-    // verified. A form the entry had already is verified where it is used, as before.
-    markVerified(
-      entry,
-      built.forms.flatMap((f) => (f === "whole" ? [entry.whole!] : entry.stages)),
-    );
+    // A new entry's checksums were computed from the files just written, installed in one rename: they
+    // are verified. Files added to an entry are verified where they are first used (another process
+    // adding the same form at once could have renamed its files over ours).
+    if (installed === "created") markVerified(entry);
     return { entry, built: true };
   }
   throw new CicadaError("E_CACHE", `MiniLoader cache entry ${dir} keeps changing under this build`);
@@ -115,7 +113,7 @@ async function buildMissing(
   key: string,
   forms: readonly MiniLoaderForm[],
   options: EnsureOptions & { onStage?: (done: number, total: number) => void },
-): Promise<{ installed: Installed; forms: MiniLoaderForm[] }> {
+): Promise<Installed> {
   // An entry with some of the forms gains the others; an unusable one is replaced.
   const existing = await readEntry(dir, key, bundle.manifest.stages.length);
   const missing = forms.filter((f) => !existing || !hasForm(existing, f));
@@ -153,7 +151,7 @@ async function buildMissing(
       await writeFile(join(staging, ENTRY_FILE), JSON.stringify(index, null, 2));
     },
   );
-  return { installed, forms: missing };
+  return installed;
 }
 
 /**
