@@ -5,8 +5,9 @@
 // the winner's entry. The disk the build needs is checked before anything is written. An entry holds the
 // forms asked of it (plan.ts); one asked for a form it lacks gains it, its other form kept as it is.
 import { randomBytes } from "node:crypto";
-import { rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { statSync } from "node:fs";
+import { rm, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { CicadaError } from "../../errors.js";
 import type { Bundle } from "../../format/bundle.js";
 import { asCacheError } from "../../format/fs-errors.js";
@@ -14,6 +15,7 @@ import { installEntry, type Installed } from "../../cache/install.js";
 import { stageWeightBytes, touchEntry } from "../../cache/layout.js";
 import {
   ENTRY_FILE,
+  checkedFilesOf,
   entryDirOf,
   hasForm,
   miniLoaderKey,
@@ -87,23 +89,36 @@ export async function ensureOptimizedStages(
     }
     const build = buildMissing(bundle, dir, key, forms, options);
     building.set(dir, build);
-    let installed: Installed;
+    let built: Built;
     try {
-      installed = await build;
+      built = await build;
     } finally {
       building.delete(dir);
     }
-    if (installed === "lost") continue;
+    if (built.installed === "lost") continue;
     const entry = await readEntry(dir, key, bundle.manifest.stages.length);
     if (!entry || !forms.every((f) => hasForm(entry, f)))
       throw new CicadaError("E_RUNTIME", `MiniLoader cache entry ${dir} vanished after it was written`);
-    // A new entry's checksums were computed from the files just written, installed in one rename: they
-    // are verified. Files added to an entry are verified where they are first used (another process
-    // adding the same form at once could have renamed its files over ours).
-    if (installed === "created") markVerified(entry);
+    // The checksums of what was built were computed from the files written: they are verified, if the
+    // files in place are those (a new entry is, installed in one rename; files added to an entry are
+    // unless another process adding the same form renamed its own over them, then they are verified
+    // where first used). NOTE: a rename between this check and the stamp is not seen; it can only
+    // put another build of the same bundle in place.
+    const graphs = built.forms.flatMap((f) => (f === "whole" ? [entry.whole!] : entry.stages));
+    const ours = checkedFilesOf(graphs).every(
+      (f) => statSync(f.path).ino === built.inodes.get(basename(f.path)),
+    );
+    if (ours) markVerified(entry, graphs);
     return { entry, built: true };
   }
   throw new CicadaError("E_CACHE", `MiniLoader cache entry ${dir} keeps changing under this build`);
+}
+
+/** What {@link buildMissing} did: how it installed, the forms it built and their files' inodes by name. */
+interface Built {
+  installed: Installed;
+  forms: MiniLoaderForm[];
+  inodes: Map<string, number>;
 }
 
 /** Builds the forms of `forms` that the entry at `dir` lacks, and installs them. */
@@ -113,7 +128,7 @@ async function buildMissing(
   key: string,
   forms: readonly MiniLoaderForm[],
   options: EnsureOptions & { onStage?: (done: number, total: number) => void },
-): Promise<Installed> {
+): Promise<Built> {
   // An entry with some of the forms gains the others; an unusable one is replaced.
   const existing = await readEntry(dir, key, bundle.manifest.stages.length);
   const missing = forms.filter((f) => !existing || !hasForm(existing, f));
@@ -126,6 +141,7 @@ async function buildMissing(
   const { runBuild } = await import("./build-thread.js");
   const buildId = existing?.buildId ?? randomBytes(8).toString("hex");
   let index: EntryIndex | undefined;
+  const inodes = new Map<string, number>();
   const installed = await installEntry(
     dir,
     {
@@ -148,10 +164,12 @@ async function buildMissing(
         options.onStage,
       );
       index = newEntryIndex(bundle, key, buildId, options, built ?? {});
+      const files = checkedFilesOf([...(built?.stages ?? []), ...(built?.whole ? [built.whole] : [])]);
+      for (const f of files) inodes.set(basename(f.path), (await stat(f.path)).ino);
       await writeFile(join(staging, ENTRY_FILE), JSON.stringify(index, null, 2));
     },
   );
-  return installed;
+  return { installed, forms: missing, inodes };
 }
 
 /**
