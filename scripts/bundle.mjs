@@ -14,6 +14,8 @@ await build({
     tools: "dist/tools.js",
     // The stage worker: worker-pool starts `./stage-worker.js` beside itself.
     "stage-worker": "dist/runtime/stage-worker.js",
+    // The cache's build thread: miniloader/build-thread starts `./build-worker.js` beside itself.
+    "build-worker": "dist/runtime/miniloader/build-worker.js",
   },
   bundle: true,
   splitting: true,

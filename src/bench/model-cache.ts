@@ -8,7 +8,7 @@ import { createOnce } from "../format/atomic-output.js";
 import { BUNDLE_FORMAT_VERSION } from "../format/manifest.js";
 import { importModel } from "../importer/import-model.js";
 import { generateZooModel } from "../zoo/registry.js";
-import { touchEntry } from "../runtime/cache-root.js";
+import { touchEntry } from "../cache/layout.js";
 import { defaultCacheRoot } from "../config.js";
 
 type OnProgress = (phase: string, done: number, total: number) => void;

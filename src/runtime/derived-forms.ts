@@ -1,124 +1,74 @@
 // On-disk forms the peers and PISeL need, derived from a bundle (never faked): PISeL's self-contained
 // stage files (weights inside, as PISeL loads a layer from its own file) and ort-best's whole model saved
 // once after `all` optimisation with its weights external (what a careful Node.js user would do without
-// us). Built outside any request's clock, cached, atomic under concurrent processes. Each records the
-// checksum of every file it wrote (index.json); the runtime verifies them before it uses what it built.
-import { createHash } from "node:crypto";
+// us). Built outside any request's clock, on the build thread (miniloader/build-thread.ts: the builders
+// below run there), cached as entries of cache/forms.ts (atomic under concurrent processes, the disk they
+// need checked first, each file's checksum recorded); the runtime verifies them before it uses them.
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CicadaError, isCicadaError } from "../errors.js";
-import { createOnce, writeOutputDir } from "../format/atomic-output.js";
-import { bundleContentKey, readStageStructure, readStageWeights, type Bundle } from "../format/bundle.js";
-import { fileCrc32 } from "../format/checksum.js";
-import { touchEntry, writeOrigin } from "./cache-root.js";
-import { isPlainFile, isVerified, markVerified, verifyFiles, type CheckedFile } from "./file-integrity.js";
-import { cpuSignature } from "../util/cpu.js";
-import { ORT_VERSION } from "../util/ort-version.js";
-
-const INDEX_FILE = "index.json";
-
-function bundleKey(bundle: Bundle): string {
-  return createHash("sha256")
-    .update("cicada-pisel-v2\n")
-    .update(bundleContentKey(bundle))
-    .digest("hex")
-    .slice(0, 24);
-}
-
-/** Writes the index of a derived form: each file's name and crc32. */
-async function writeIndex(dir: string, names: readonly string[]): Promise<void> {
-  const files: Record<string, string> = {};
-  for (const n of names) files[n] = await fileCrc32(join(dir, n));
-  await writeFile(join(dir, INDEX_FILE), JSON.stringify({ files }));
-  // Checksums computed from the files just written: they are verified (the stamp moves with the directory).
-  markVerified(
-    dir,
-    names.map((n) => ({ path: join(dir, n), checksum: files[n]! })),
-  );
-}
-
-/**
- * The files of a derived form with their recorded checksums, if its index names each of `names` and
- * they are plain files; undefined if the form is unusable (the caller removes and rebuilds it).
- */
-async function readIndex(dir: string, names: readonly string[]): Promise<CheckedFile[] | undefined> {
-  try {
-    const { files } = JSON.parse(await readFile(join(dir, INDEX_FILE), "utf8")) as {
-      files: Record<string, unknown>;
-    };
-    const out: CheckedFile[] = [];
-    for (const n of names) {
-      const checksum = files[n];
-      const path = join(dir, n);
-      if (typeof checksum !== "string" || !isPlainFile(path)) return undefined;
-      out.push({ path, checksum });
-    }
-    return out;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A derived form's files, built on first use and rebuilt once if the existing one has no usable index. */
-async function ensureForm(
-  dir: string,
-  names: readonly string[],
-  build: (tmp: string) => Promise<void>,
-): Promise<CheckedFile[]> {
-  const create = () =>
-    writeOutputDir(dir, async (tmp) => {
-      await build(tmp);
-      await writeIndex(tmp, names);
-    });
-  await createOnce(dir, create);
-  let files = await readIndex(dir, names);
-  if (!files) {
-    await rm(dir, { recursive: true, force: true });
-    await createOnce(dir, create);
-    files = await readIndex(dir, names);
-  }
-  if (!files) throw new CicadaError("E_CACHE", `cache entry ${dir} has no usable index after a rebuild`);
-  touchEntry(dir);
-  return files;
-}
-
-/**
- * Verifies a derived form's files once per identity (see file-integrity.ts); a corrupt form is removed
- * (the next use rebuilds it) and E_BUNDLE_CHECKSUM thrown.
- */
-export async function verifyForm(files: readonly CheckedFile[]): Promise<void> {
-  await verifyFiles(join(files[0]!.path, ".."), files, () => evictForm(files[0]!));
-}
-
-/** Removes the derived form that holds `file` (found corrupt): the next use rebuilds it. */
-export async function evictForm(file: CheckedFile): Promise<void> {
-  await rm(join(file.path, ".."), { recursive: true, force: true });
-}
+import {
+  bundleContentKey,
+  openBundle,
+  readStageStructure,
+  readStageWeights,
+  type Bundle,
+} from "../format/bundle.js";
+import { ORT_BEST_FILES, ensureForm, ortBestDir, piselDir, piselFileNames } from "../cache/forms.js";
+import { isVerified, verifyFiles, type CheckedFile } from "../cache/integrity.js";
+import { sourceStampsDir, stageWeightBytes, writeOrigin } from "../cache/layout.js";
 
 /** PISeL's self-contained stage files (stage i: weights embedded) with their checksums, built on first use. */
 export async function ensurePiselStages(bundle: Bundle, cacheRoot: string): Promise<CheckedFile[]> {
-  const dir = join(cacheRoot, "pisel", bundleKey(bundle));
-  const names = bundle.manifest.stages.map((s) => `stage-${String(s.index).padStart(3, "0")}.onnx`);
-  return ensureForm(dir, names, async (tmp) => {
-    const { decodeModel, encodeModel, externalLocation, isExternal } = await import("../format/onnx-io.js");
-    writeOrigin(tmp, bundle.dir);
-    for (const stage of bundle.manifest.stages) {
-      const [structure, weights] = await Promise.all([
-        readStageStructure(bundle, stage.index),
-        readStageWeights(bundle, stage.index),
-      ]);
-      const model = decodeModel(structure, stage.file);
-      for (const t of model.graph?.initializer ?? []) {
-        if (!isExternal(t)) continue;
-        const loc = externalLocation(t, stage.file);
-        t.rawData = weights.subarray(loc.offset, loc.offset + loc.length);
-        delete t.externalData;
-        delete t.dataLocation;
-      }
-      await writeFile(join(tmp, names[stage.index]!), encodeModel(model));
-    }
+  const names = piselFileNames(bundle);
+  const structureBytes = bundle.manifest.stages.reduce((n, s) => n + s.fileBytes, 0);
+  return ensureForm({
+    dir: piselDir(bundle, cacheRoot),
+    names,
+    what: `PISeL's stage files of ${bundle.dir}`,
+    // Every weight once, inside the stage graphs.
+    expectedBytes: stageWeightBytes(bundle) + structureBytes,
+    build: async (staging) => {
+      const { runBuild } = await import("./miniloader/build-thread.js");
+      await runBuild({ kind: "pisel", bundleDir: bundle.dir, contentKey: bundleContentKey(bundle), staging });
+    },
   });
+}
+
+/**
+ * On the build thread: writes PISeL's stage files of the bundle at `bundleDir` into `staging`; a bundle
+ * whose content is no longer `contentKey` (the form's key was computed from it) is refused.
+ */
+export async function buildPiselStages(
+  bundleDir: string,
+  contentKey: string,
+  staging: string,
+): Promise<void> {
+  const { decodeModel, encodeModel, externalLocation, isExternal } = await import("../format/onnx-io.js");
+  const bundle = await openBundle(bundleDir);
+  if (bundleContentKey(bundle) !== contentKey)
+    throw new CicadaError(
+      "E_CACHE",
+      `${bundleDir} changed while PISeL's stage files were being built; load it again`,
+    );
+  const names = piselFileNames(bundle);
+  writeOrigin(staging, bundle.dir);
+  for (const stage of bundle.manifest.stages) {
+    const [structure, weights] = await Promise.all([
+      readStageStructure(bundle, stage.index),
+      readStageWeights(bundle, stage.index),
+    ]);
+    const model = decodeModel(structure, stage.file);
+    for (const t of model.graph?.initializer ?? []) {
+      if (!isExternal(t)) continue;
+      const loc = externalLocation(t, stage.file);
+      t.rawData = weights.subarray(loc.offset, loc.offset + loc.length);
+      delete t.externalData;
+      delete t.dataLocation;
+    }
+    await writeFile(join(staging, names[stage.index]!), encodeModel(model));
+  }
 }
 
 /** The original model a bundle was imported from (eager's input), refused clearly if it is gone. */
@@ -148,7 +98,7 @@ export async function sourceModelOf(bundle: Bundle, cacheRoot: string): Promise<
       `${source} (the original model of ${bundle.dir}) is not the file it was imported from: expected ${sourceChecksum}, found ${found}; import it again`,
     );
   if (size !== sourceBytes) throw changed(`${size} bytes instead of ${sourceBytes}`);
-  const stamps = join(cacheRoot, "sources");
+  const stamps = sourceStampsDir(cacheRoot);
   const files = [{ path: source, checksum: sourceChecksum }];
   if (isVerified(stamps, files)) return source;
   await mkdir(stamps, { recursive: true }).catch(() => undefined);
@@ -165,27 +115,37 @@ export async function sourceModelOf(bundle: Bundle, cacheRoot: string): Promise<
  */
 export async function ensureOrtBestModel(bundle: Bundle, cacheRoot: string): Promise<CheckedFile[]> {
   const source = await sourceModelOf(bundle, cacheRoot);
-  const key = createHash("sha256")
-    .update(
-      `cicada-ort-best-v3|${source}|${bundle.manifest.model.sourceChecksum}|${ORT_VERSION}|${cpuSignature()}`,
-    )
-    .digest("hex")
-    .slice(0, 24);
-  const dir = join(cacheRoot, "ort-best", key);
-  return ensureForm(dir, ["model.onnx", "model.data"], async (tmp) => {
-    const { createSession, releaseSession } = await import("./ort-adapter.js");
-    writeOrigin(tmp, source);
-    const session = await createSession(source, {
-      graphOptimizationLevel: "all",
-      optimizedModelFilePath: join(tmp, "model.onnx"),
-      sessionConfigEntries: {
-        optimized_model_external_initializers_file_name: "model.data",
-        optimized_model_external_initializers_min_size_in_bytes: "1024",
-      },
-      logSeverityLevel: 3,
-    });
-    await releaseSession(session);
-    // A model whose weights are all small keeps them inline: an empty data file, for uniformity.
-    if (!existsSync(join(tmp, "model.data"))) await writeFile(join(tmp, "model.data"), new Uint8Array(0));
+  return ensureForm({
+    dir: ortBestDir(cacheRoot, source, bundle.manifest.model.sourceChecksum),
+    names: ORT_BEST_FILES,
+    what: `ort-best's model of ${source}`,
+    // The optimised graph and its weights: about the source's graph and weights (onnxruntime's layouts
+    // keep the weights' size).
+    expectedBytes: stageWeightBytes(bundle) + bundle.manifest.model.sourceBytes,
+    build: async (staging) => {
+      const { runBuild } = await import("./miniloader/build-thread.js");
+      await runBuild({ kind: "ort-best", source, staging });
+    },
   });
+}
+
+/** On the build thread: optimises `source` at `all` into `staging` (model.onnx, model.data). */
+export async function buildOrtBestModel(source: string, staging: string): Promise<void> {
+  const { createSession, releaseSession } = await import("./ort-adapter.js");
+  const { BUILD_THREADS } = await import("./miniloader/build-thread.js");
+  const [model, data] = ORT_BEST_FILES;
+  writeOrigin(staging, source);
+  const session = await createSession(source, {
+    graphOptimizationLevel: "all",
+    optimizedModelFilePath: join(staging, model),
+    sessionConfigEntries: {
+      optimized_model_external_initializers_file_name: data,
+      optimized_model_external_initializers_min_size_in_bytes: "1024",
+    },
+    logSeverityLevel: 3,
+    ...BUILD_THREADS,
+  });
+  await releaseSession(session);
+  // A model whose weights are all small keeps them inline: an empty data file, for uniformity.
+  if (!existsSync(join(staging, data))) await writeFile(join(staging, data), new Uint8Array(0));
 }

@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openBundle } from "../../src/format/bundle.js";
 import { importModel } from "../../src/importer/import-model.js";
-import { findOptimizedStages, isVerified } from "../../src/runtime/miniloader.js";
+import { findOptimizedStages } from "../../src/runtime/miniloader/ensure.js";
+import { isVerified } from "../../src/runtime/miniloader/verify.js";
 import { cicada, json } from "../support/cli.js";
 import { writeMlp } from "../importer/tiny-models.js";
 

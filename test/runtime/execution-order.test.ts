@@ -12,7 +12,7 @@ import type { GraphProto, TensorProto } from "../../src/format/onnx-types.js";
 import { importModel } from "../../src/importer/import-model.js";
 import { similarity } from "../../src/metrics/similarity.js";
 import { executionOrder } from "../../src/runtime/execution-order.js";
-import { ensureOptimizedStages } from "../../src/runtime/miniloader.js";
+import { ensureOptimizedStages } from "../../src/runtime/miniloader/ensure.js";
 import { createSession, releaseSession, runSession } from "../../src/runtime/ort-adapter.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { inputX, node, writeMlp } from "../importer/tiny-models.js";

@@ -11,7 +11,7 @@ import { importModel } from "../../src/importer/import-model.js";
 import { similarity } from "../../src/metrics/similarity.js";
 import { isCicadaError } from "../../src/errors.js";
 import { loadModel, prepareModel } from "../../src/runtime/load-model.js";
-import { findOptimizedStages } from "../../src/runtime/miniloader.js";
+import { findOptimizedStages } from "../../src/runtime/miniloader/ensure.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
 import { mountTmpfs } from "../format/tmpfs.js";

@@ -13,7 +13,7 @@ import { decodeModel, encodeModel, setExternal } from "../../src/format/onnx-io.
 import { importModel } from "../../src/importer/import-model.js";
 import { similarity } from "../../src/metrics/similarity.js";
 import { loadModel, type LoadOptions } from "../../src/runtime/load-model.js";
-import { ensureOptimizedStages } from "../../src/runtime/miniloader.js";
+import { ensureOptimizedStages } from "../../src/runtime/miniloader/ensure.js";
 import { runEager } from "../../src/runtime/reference-runner.js";
 import { createRuntime } from "../../src/runtime/runtime.js";
 import { STRATEGIES } from "../../src/config.js";

@@ -6,13 +6,9 @@ import type { StrategyName } from "../../config.js";
 import { CicadaError } from "../../errors.js";
 import { openBundle, type Bundle } from "../../format/bundle.js";
 import { ensureOrtBestModel, ensurePiselStages, sourceModelOf } from "../derived-forms.js";
-import {
-  ensureOptimizedStages,
-  findOptimizedStages,
-  getsWholeGraph,
-  wholeModelMaxBytes,
-  type MiniLoaderEntry,
-} from "../miniloader.js";
+import { ensureOptimizedStages, findOptimizedStages } from "../miniloader/ensure.js";
+import { getsWholeGraph, wholeModelMaxBytes } from "../miniloader/plan.js";
+import type { MiniLoaderEntry } from "../../cache/miniloader-entry.js";
 import type { LoadOptions, PlanName } from "../model/model-api.js";
 import { COPY_FACTOR, type MemoryProfile } from "../memory-budget.js";
 import type { Runtime } from "../runtime.js";

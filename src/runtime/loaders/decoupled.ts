@@ -8,14 +8,10 @@ import { DEFAULTS } from "../../config.js";
 import { isCicadaError } from "../../errors.js";
 import { readStageStructure } from "../../format/bundle.js";
 import { now } from "../../metrics/trace.js";
-import {
-  ensureOptimizedStages,
-  evictEntry,
-  isVerified,
-  markVerified,
-  verifyGraphs,
-  type MiniLoaderEntry,
-} from "../miniloader.js";
+import { ensureOptimizedStages } from "../miniloader/ensure.js";
+import { evictEntry } from "../../cache/eviction.js";
+import { isVerified, markVerified, verifyGraphs } from "../miniloader/verify.js";
+import type { MiniLoaderEntry } from "../../cache/miniloader-entry.js";
 import { COPY_FACTOR } from "../memory-budget.js";
 import type { StageSlot } from "../model/stage-slot.js";
 import { looksResident } from "../weight-decoupler/residency.js";

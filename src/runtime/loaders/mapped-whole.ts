@@ -3,14 +3,10 @@
 // and verifies it when this process has not yet. A request's outputs wait for the verification: nothing
 // computed from unverified weights is returned (see verified()).
 import { isCicadaError } from "../../errors.js";
-import {
-  ensureOptimizedStages,
-  evictEntry,
-  isVerified,
-  markVerified,
-  verifyGraphs,
-  type MiniLoaderEntry,
-} from "../miniloader.js";
+import { ensureOptimizedStages } from "../miniloader/ensure.js";
+import { evictEntry } from "../../cache/eviction.js";
+import { isVerified, markVerified, verifyGraphs } from "../miniloader/verify.js";
+import type { MiniLoaderEntry } from "../../cache/miniloader-entry.js";
 import type { StageSlot } from "../model/stage-slot.js";
 import { looksResident } from "../weight-decoupler/residency.js";
 import { createScheduler } from "../weight-decoupler/retrieval-scheduler.js";

@@ -3,7 +3,9 @@
 // never used.
 import { isCicadaError } from "../../errors.js";
 import type { Bundle } from "../../format/bundle.js";
-import { ensureOptimizedStages, verifyEntry, type MiniLoaderEntry } from "../miniloader.js";
+import { ensureOptimizedStages } from "../miniloader/ensure.js";
+import { verifyEntry } from "../miniloader/verify.js";
+import type { MiniLoaderEntry } from "../../cache/miniloader-entry.js";
 
 /** The bundle's MiniLoader entry, built if missing, every stage file verified. */
 export async function verifiedEntry(bundle: Bundle, cacheRoot: string): Promise<MiniLoaderEntry> {

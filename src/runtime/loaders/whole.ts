@@ -2,7 +2,8 @@
 // (the source model with onnxruntime's default options, what a Node.js user does today), ort-best (the
 // optimised graph onnxruntime saved once, its weights mapped) and the bundle's own stages merged into one
 // session (cicada's first cold start while its cache is not built yet).
-import { sourceModelOf, ensureOrtBestModel, verifyForm } from "../derived-forms.js";
+import { sourceModelOf, ensureOrtBestModel } from "../derived-forms.js";
+import { verifyForm } from "../../cache/forms.js";
 import type { StageSlot } from "../model/stage-slot.js";
 import { SESSION_CONFIGS } from "../strategy.js";
 import type { Loader, LoaderContext } from "./loader.js";

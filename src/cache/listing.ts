@@ -1,24 +1,17 @@
-// What the cache root holds and how it is kept from growing without bound. Every derived form (MiniLoader
-// entries, PISeL stage files, ort-best models) and every generated zoo model or bundle lives in its own
-// directory under the root, records where it came from (its origin: the bundle or model it was derived
-// from), and has its modification time touched when a cold start uses it. `cicada cache` lists them;
-// pruning removes those whose origin is gone or that went unused for a given time. Staging left by a killed
-// process (`.NAME.tmp-PID-*`, `.NAME.evicted-PID-*`, see format/staging.ts), beside entries or inside
-// them, is listed with its size and whether its owner still runs; pruning removes it once the owner is
-// gone, never while it runs.
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
+// What the cache root holds. Every derived form (MiniLoader entries, PISeL stage files, ort-best models)
+// and every generated zoo model or bundle lives in its own directory under the root, records where it
+// came from (its origin: the bundle or model it was derived from), and has its modification time touched
+// when a cold start uses it. `cicada cache list` shows each with its size, last use and origin, and which
+// live processes use it. Staging left by a killed process (`.NAME.tmp-PID-*`, `.NAME.evicted-PID-*`, see
+// format/staging.ts), beside entries or inside them, is listed with its size and whether its owner still
+// runs (see prune.ts for what pruning removes).
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { openBundle } from "../format/bundle.js";
 import { inspectStaging, parseStagingName, type FoundStaging } from "../format/staging.js";
-import { miniLoaderKey, type MiniLoaderOptions } from "./miniloader.js";
-
-/** The kinds of directory under a cache root, by subdirectory. */
-export const CACHE_KINDS = ["miniloader", "pisel", "ort-best", "bundles", "zoo"] as const;
-export type CacheKind = (typeof CACHE_KINDS)[number];
-
-/** Written into a derived form's directory: what it was derived from. */
-export const ORIGIN_FILE = "origin.json";
+import { mappedFilesUnder, pidsMapping } from "./in-use.js";
+import { CACHE_KINDS, ORIGIN_FILE, kindDir, readJsonString, type CacheKind } from "./layout.js";
+import { ENTRY_FILE, miniLoaderKey, type MiniLoaderOptions } from "./miniloader-entry.js";
 
 /** One directory of the cache. */
 export interface CacheEntry {
@@ -37,25 +30,15 @@ export interface CacheEntry {
   /** Last time a cold start used it (or it was created), ms since the epoch. */
   lastUsedMs: number;
   /**
+   * Live processes using it: writing into it (staging inside it or beside it, owner alive) or mapping one
+   * of its files. Pruning never removes an entry in use.
+   */
+  inUseBy: number[];
+  /**
    * Set for the staging of a write (a directory or file beside an entry or inside one): the PID that owns
    * it and whether that process still runs (if not, it is a leftover: never used, removed by a prune).
    */
   staging?: { pid: number; ownerAlive: boolean; target: string; kind: "tmp" | "evicted" };
-}
-
-/** Records `origin` in a derived form's directory (called while it is still being written). */
-export function writeOrigin(dir: string, origin: string): void {
-  writeFileSync(join(dir, ORIGIN_FILE), JSON.stringify({ origin }));
-}
-
-/** Marks a cache directory as used now. A read-only cache is still usable: the error is ignored. */
-export function touchEntry(dir: string): void {
-  try {
-    const now = new Date();
-    utimesSync(dir, now, now);
-  } catch {
-    // Not ours to change: fine.
-  }
 }
 
 /** Size of `path`'s tree; staging found inside it is reported to `onStaging` and not counted. */
@@ -84,25 +67,19 @@ function stagingEntry(kind: CacheKind, found: FoundStaging): CacheEntry {
     originExists: true,
     current: found.ownerAlive,
     lastUsedMs: found.changedMs,
+    inUseBy: found.ownerAlive ? [found.pid] : [],
     staging: { pid: found.pid, ownerAlive: found.ownerAlive, target: found.target, kind: found.kind },
   };
 }
 
 function originOf(kind: CacheKind, dir: string): string | undefined {
-  const read = (file: string, field: string): string | undefined => {
-    try {
-      const value = (JSON.parse(readFileSync(join(dir, file), "utf8")) as Record<string, unknown>)[field];
-      return typeof value === "string" ? value : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  if (kind === "miniloader") return read("entry.json", "bundle");
+  if (kind === "miniloader") return readJsonString(dir, ENTRY_FILE, "bundle");
   if (kind === "bundles") return modelSource(dir);
   if (kind === "zoo") return undefined;
-  return read(ORIGIN_FILE, "origin");
+  return readJsonString(dir, ORIGIN_FILE, "origin");
 }
 
+/** The model a bundle in the cache was imported from (its manifest's `model.source`). */
 function modelSource(dir: string): string | undefined {
   try {
     const m = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as {
@@ -118,7 +95,7 @@ function modelSource(dir: string): string | undefined {
 async function isCurrent(kind: CacheKind, dir: string, origin: string | undefined): Promise<boolean> {
   if (kind !== "miniloader" || origin === undefined || !existsSync(origin)) return true;
   try {
-    const index = JSON.parse(readFileSync(join(dir, "entry.json"), "utf8")) as {
+    const index = JSON.parse(readFileSync(join(dir, ENTRY_FILE), "utf8")) as {
       options?: MiniLoaderOptions;
     };
     return miniLoaderKey(await openBundle(origin), index.options ?? {}) === basename(dir);
@@ -133,62 +110,43 @@ async function isCurrent(kind: CacheKind, dir: string, origin: string | undefine
  */
 export async function listCache(root: string): Promise<CacheEntry[]> {
   const entries: CacheEntry[] = [];
+  const mapped = mappedFilesUnder(root);
   for (const kind of CACHE_KINDS) {
-    const base = join(root, kind);
+    const base = kindDir(root, kind);
     if (!existsSync(base)) continue;
     const staged: CacheEntry[] = [];
-    const onStaging = (found: FoundStaging) => staged.push(stagingEntry(kind, found));
     for (const name of readdirSync(base).sort()) {
       if (parseStagingName(name)) {
         const found = inspectStaging(base, name);
-        if (found) onStaging(found);
+        if (found) staged.push(stagingEntry(kind, found));
         continue;
       }
       if (name.startsWith(".")) continue;
       const dir = join(base, name);
       if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) continue;
+      const inside: CacheEntry[] = [];
+      const bytes = sizeOf(dir, (found) => inside.push(stagingEntry(kind, found)));
       const origin = originOf(kind, dir);
       entries.push({
         kind,
         dir,
-        bytes: sizeOf(dir, onStaging),
+        bytes,
         ...(origin ? { origin } : {}),
         originExists: origin === undefined || existsSync(origin),
         current: await isCurrent(kind, dir, origin),
-        lastUsedMs: statSync(dir).mtimeMs,
+        lastUsedMs: statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? 0,
+        inUseBy: [...inside.flatMap((e) => e.inUseBy), ...pidsMapping(mapped, dir)],
       });
+      staged.push(...inside);
+    }
+    // An entry being written beside (its staging, owner alive) is in use too.
+    for (const s of staged) {
+      if (!s.staging!.ownerAlive) continue;
+      const target = entries.find((e) => e.dir === join(base, s.staging!.target));
+      if (target && !target.inUseBy.includes(s.staging!.pid)) target.inUseBy.push(s.staging!.pid);
     }
     entries.push(...staged);
   }
+  for (const e of entries) e.inUseBy = [...new Set(e.inUseBy)].sort((a, b) => a - b);
   return entries;
-}
-
-/** What {@link pruneCache} removes; staging whose owner is gone goes with either selector. */
-export interface PruneOptions {
-  /** Entries that can never be used again: their recorded origin is gone, or they are not current. */
-  orphans?: boolean;
-  /** Entries unused for longer than this many days. */
-  unusedDays?: number;
-  /** List what would go, remove nothing. */
-  dryRun?: boolean;
-  /** The clock (tests). */
-  nowMs?: number;
-}
-
-/**
- * Removes the entries `options` select and returns them; staging is removed only once its owner is gone
- * (a write in progress is never touched). NOTE: an instance using an entry keeps the files it
- * has mapped, but a cold start that resolved an entry's paths just before would fail: prune orphans at any
- * time, unused entries when no instance is starting.
- */
-export async function pruneCache(root: string, options: PruneOptions): Promise<CacheEntry[]> {
-  const now = options.nowMs ?? Date.now();
-  const doomed = (await listCache(root)).filter((e) =>
-    e.staging
-      ? !e.staging.ownerAlive && (options.orphans === true || options.unusedDays !== undefined)
-      : (options.orphans === true && (!e.originExists || !e.current)) ||
-        (options.unusedDays !== undefined && now - e.lastUsedMs > options.unusedDays * 86_400_000),
-  );
-  if (!options.dryRun) for (const e of doomed) await rm(e.dir, { recursive: true, force: true });
-  return doomed;
 }

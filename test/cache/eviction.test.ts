@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openBundle } from "../../src/format/bundle.js";
 import { importModel } from "../../src/importer/import-model.js";
-import { ensureOptimizedStages, evictEntry, miniLoaderDir } from "../../src/runtime/miniloader.js";
+import { evictEntry } from "../../src/cache/eviction.js";
+import { miniLoaderDir } from "../../src/cache/miniloader-entry.js";
+import { ensureOptimizedStages } from "../../src/runtime/miniloader/ensure.js";
 import { writeMlp } from "../importer/tiny-models.js";
 
 const root = await mkdtemp(join(tmpdir(), "cicada-miniloader-"));
