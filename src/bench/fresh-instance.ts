@@ -225,7 +225,7 @@ async function serve(req: InstanceRequest): Promise<InstanceResults[keyof Instan
     case "prepare": {
       const files: Partial<Record<StrategyName, string[]>> = {};
       for (const s of req.strategies) {
-        await prepareModel(runtime, req.bundleDir, s);
+        await prepareModel(runtime, req.bundleDir, s, req.plan);
         // NOTE: filesRead names `<model>.onnx.data` for eager even when the original model embeds its
         // weights; only files that exist can be read (or evicted).
         files[s] = (await filesRead(runtime, req.bundleDir, s, req.plan)).filter((f) => existsSync(f));

@@ -10,7 +10,7 @@ import { choosePlan, filesRead, loaderFor, memoryProfileOf, type Planned } from 
 import { anonymousBytes, defaultMemoryBudget, memoryMode, type MemoryMode } from "./memory-budget.js";
 import { isVerified } from "./miniloader/verify.js";
 import type { MiniLoaderEntry } from "../cache/miniloader-entry.js";
-import type { LoadedModel, LoadOptions } from "./model/model-api.js";
+import type { LoadedModel, LoadOptions, PlanName } from "./model/model-api.js";
 import { ModelHandle } from "./model/model-handle.js";
 import { StageSessions } from "./model/stage-sessions.js";
 import type { Runtime } from "./runtime.js";
@@ -19,13 +19,14 @@ import { SESSION_CONFIGS } from "./strategy.js";
 export type { LoadedModel, LoadOptions, ModelRun, PlanName, RunOptions } from "./model/model-api.js";
 export { filesRead };
 
-/** Builds the on-disk forms a strategy needs (outside any request's clock). */
+/** Builds the on-disk forms a strategy needs for `plan` (cicada; default auto), outside any request's clock. */
 export async function prepareModel(
   runtime: Runtime,
   bundleDir: string,
   strategy: StrategyName,
+  plan: "auto" | PlanName = "auto",
 ): Promise<void> {
-  await filesRead(runtime, bundleDir, strategy);
+  await filesRead(runtime, bundleDir, strategy, plan);
 }
 
 /**

@@ -179,7 +179,7 @@ for (const strategy of ["mini", "cicada"] as const) {
     const own = await createRuntime({ cacheRoot, workers: 1, intraOpNumThreads: 1 });
     try {
       const bundleDir = join(root, "tiny-resnet.bundle");
-      await prepareModel(own, bundleDir, strategy);
+      await prepareModel(own, bundleDir, strategy, "pipeline");
       const entryDir = join(cacheRoot, "miniloader", (await readdir(join(cacheRoot, "miniloader")))[0]!);
       const data = join(entryDir, "stage-001.data");
       const bytes = await readFile(data);

@@ -75,7 +75,7 @@ export async function runPipelined(
 ): Promise<PipelinedRun> {
   const runtime = await createRuntime();
   try {
-    await prepareModel(runtime, bundle.dir, strategy);
+    await prepareModel(runtime, bundle.dir, strategy, load.plan);
     const t0 = performance.now();
     const model = await loadModel(runtime, bundle.dir, { ...load, strategy });
     const run = await model.run(feeds);

@@ -7,7 +7,7 @@ import { CicadaError } from "../../errors.js";
 import { openBundle, type Bundle } from "../../format/bundle.js";
 import { ensureOrtBestModel, ensurePiselStages, sourceModelOf } from "../derived-forms.js";
 import { ensureOptimizedStages, findOptimizedStages } from "../miniloader/ensure.js";
-import { getsWholeGraph, wholeModelMaxBytes } from "../miniloader/plan.js";
+import { getsWholeGraph, plannedForm, wholeModelMaxBytes } from "../miniloader/plan.js";
 import type { MiniLoaderEntry } from "../../cache/miniloader-entry.js";
 import type { LoadOptions, PlanName } from "../model/model-api.js";
 import { COPY_FACTOR, type MemoryProfile } from "../memory-budget.js";
@@ -85,7 +85,7 @@ export async function choosePlan(runtime: Runtime, bundle: Bundle, options: Load
     // cost this request several plain cold starts. The bundle's own graph runs instead, as one session
     // when MiniLoader would give it one, and the cache is built after the first answer.
     const build = async () => {
-      await ensureOptimizedStages(bundle, runtime.cacheRoot);
+      await ensureOptimizedStages(bundle, runtime.cacheRoot, { forms: [plannedForm(bundle)] });
     };
     return { plan: fitsWhole ? "whole" : "pipeline", build };
   }
@@ -135,8 +135,15 @@ export async function filesRead(
       return [bundle.weightsPath, ...bundle.manifest.stages.map((s) => `${bundle.dir}/${s.file}`)];
     case "mini":
     case "cicada": {
-      const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot);
-      const graphs = strategy === "cicada" && runsWhole(entry, plan) ? [entry.whole!] : entry.stages;
+      // Only the form the load will use: a model costs its bundle and one more copy of its weights.
+      const form =
+        strategy === "mini" || plan === "pipeline"
+          ? "stages"
+          : plan === "whole"
+            ? "whole"
+            : plannedForm(bundle);
+      const { entry } = await ensureOptimizedStages(bundle, runtime.cacheRoot, { forms: [form] });
+      const graphs = form === "whole" ? [entry.whole!] : entry.stages;
       return graphs.flatMap((s) => [s.modelPath, s.dataPath]);
     }
   }

@@ -35,7 +35,7 @@ export class DecoupledLoader implements Loader {
   start(slots: readonly StageSlot[]): Promise<void>[] {
     const { bundle, runtime } = this.ctx;
     const entryReady = this.miniLoader
-      ? ensureOptimizedStages(bundle, runtime.cacheRoot).then((r) => r.entry)
+      ? ensureOptimizedStages(bundle, runtime.cacheRoot, { forms: ["stages"] }).then((r) => r.entry)
       : undefined;
     const retrieverReady = this.startRetrieval(entryReady);
     const tasks = new UnitTasks(this.ctx.options.hazard ?? DEFAULTS.hazard);

@@ -45,7 +45,8 @@ export class MappedWholeLoader implements Loader {
 
   private async load(slot: StageSlot): Promise<void> {
     const { bundle, runtime, sessions } = this.ctx;
-    const rebuild = async () => (await ensureOptimizedStages(bundle, runtime.cacheRoot)).entry;
+    const rebuild = async () =>
+      (await ensureOptimizedStages(bundle, runtime.cacheRoot, { forms: ["whole"] })).entry;
     let entry = this.entry ?? (await rebuild());
     this.entry = undefined;
     // onnxruntime parses only a verified graph (small: read at once); its data file is verified by R.

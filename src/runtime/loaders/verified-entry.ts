@@ -7,9 +7,11 @@ import { ensureOptimizedStages } from "../miniloader/ensure.js";
 import { verifyEntry } from "../miniloader/verify.js";
 import type { MiniLoaderEntry } from "../../cache/miniloader-entry.js";
 
+const STAGES = { forms: ["stages"] } as const;
+
 /** The bundle's MiniLoader entry, built if missing, every stage file verified. */
 export async function verifiedEntry(bundle: Bundle, cacheRoot: string): Promise<MiniLoaderEntry> {
-  const { entry } = await ensureOptimizedStages(bundle, cacheRoot);
+  const { entry } = await ensureOptimizedStages(bundle, cacheRoot, STAGES);
   try {
     await verifyEntry(entry, entry.stages);
     return entry;
@@ -17,7 +19,7 @@ export async function verifiedEntry(bundle: Bundle, cacheRoot: string): Promise<
     // Corrupt (and removed), or removed while it was read by another's eviction: rebuilt, once.
     const gone = (e as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
     if (!(isCicadaError(e, "E_BUNDLE_CHECKSUM") || gone)) throw e;
-    const rebuilt = (await ensureOptimizedStages(bundle, cacheRoot)).entry;
+    const rebuilt = (await ensureOptimizedStages(bundle, cacheRoot, STAGES)).entry;
     await verifyEntry(rebuilt, rebuilt.stages);
     return rebuilt;
   }
