@@ -1,9 +1,7 @@
-// The layering check of issue 11, as a ratchet: src/'s imports must follow the table of allowed edges
-// between its top-level folders (LAYERS below, drawn in the README's Layout section, which this test
-// compares with it), no src file may take part in an import cycle, and none may be over 400 lines. Today's
-// tree breaks all three in known places; those are listed in BASELINE with why each is there and what
-// issue 11 does about it. The test fails on a violation not in the baseline and on a baseline entry that
-// no longer occurs, so the baseline can only shrink. Rule for type-only imports (they load no code, see
+// The layering check of issue 11: src/'s imports must follow the table of allowed edges between its
+// top-level folders (LAYERS below, drawn in the README's Layout section, which this test compares with
+// it), no src file may take part in an import cycle, and none may be over 400 lines. Issue 11 removed the
+// 17 violations the tree had when this check came in; there are none to tolerate. Rule for type-only imports (they load no code, see
 // test/support/import-graph.ts for how an import is classed): they may follow any value edge and also
 // TYPE_ONLY's edges (a layer naming the shape of the data it is handed); they are left out of the cycle
 // check, since a cycle through types runs no module twice or half-initialised.
@@ -87,41 +85,13 @@ const TYPE_ONLY: Record<string, string[]> = {
   report: ["runtime", "serve", "bench"],
 };
 
-/** A known violation: what it is, why it is there, what issue 11 does about it. */
-interface Known {
-  why: string;
-}
-
-/** Today's violations. Remove an entry when its violation is gone (the test says so). */
-const BASELINE = {
-  /** Backward value imports, `from -> to` (src/-relative files). */
-  edges: {} as Record<string, Known>,
-  /** Import cycles over value imports, members sorted and joined by ` <-> `. */
-  cycles: {} as Record<string, Known>,
-  /** Files over MAX_LINES: today's line count; may grow by at most GROWTH lines. */
-  lengths: {} as Record<string, Known & { lines: number }>,
-};
-
 const MAX_LINES = 400;
-const GROWTH = 10;
 
 const files: SourceFile[] = readSourceTree(join(ROOT, "src"));
 const paths = new Set(files.map((f) => f.path));
 const local = files.flatMap((f) => f.imports.filter((i) => i.to !== undefined));
 
-/** Fails listing `found` not in `known`, and `known` entries not found (the ratchet). */
-function ratchet(kind: string, found: Map<string, string>, known: Record<string, Known>): number {
-  const fresh = [...found].filter(([key]) => !(key in known)).map(([key, detail]) => `${key} ${detail}`);
-  const gone = Object.keys(known).filter((key) => !found.has(key));
-  assert.deepEqual(
-    { new: fresh, gone },
-    { new: [], gone: [] },
-    `${kind}: fix new violations (see issue 11), do not baseline them; remove gone entries from BASELINE`,
-  );
-  return found.size;
-}
-
-const summary = { edges: 0, violations: 0, over: 0 };
+const summary = { edges: 0 };
 
 test("every import resolves to a src/ file and every layer is in the table", () => {
   const unresolved = local.filter((i) => !paths.has(i.to!)).map((i) => `${i.from}: ${i.specifier}`);
@@ -135,8 +105,8 @@ test("every import resolves to a src/ file and every layer is in the table", () 
   }
 });
 
-test("imports follow the allowed edges between layers (ratchet)", () => {
-  const found = new Map<string, string>();
+test("imports follow the allowed edges between layers", () => {
+  const found: string[] = [];
   for (const edge of local) {
     const from = layerOf(edge.from);
     const to = layerOf(edge.to!);
@@ -144,13 +114,13 @@ test("imports follow the allowed edges between layers (ratchet)", () => {
     summary.edges++;
     const allowed = [...(LAYERS[from] ?? []), ...(edge.kind === "type" ? (TYPE_ONLY[from] ?? []) : [])];
     if (!allowed.includes(to)) {
-      found.set(`${edge.from} -> ${edge.to}`, `(${edge.kind} import, ${from} may not import ${to})`);
+      found.push(`${edge.from} -> ${edge.to} (${edge.kind} import, ${from} may not import ${to})`);
     }
   }
-  summary.violations += ratchet("layer edge", found, BASELINE.edges);
+  assert.deepEqual(found, [], "backward imports: move the code to the layer it belongs to");
 });
 
-test("no import cycles between files over value imports (ratchet)", () => {
+test("no import cycles between files over value imports", () => {
   const graph = new Map<string, string[]>();
   for (const f of files) {
     graph.set(
@@ -158,25 +128,13 @@ test("no import cycles between files over value imports (ratchet)", () => {
       f.imports.filter((i) => i.kind === "value" && i.to !== undefined).map((i) => i.to!),
     );
   }
-  const found = new Map<string, string>();
-  for (const cycle of cyclesOf([...paths], graph)) found.set(cycle.join(" <-> "), "(value imports)");
-  summary.violations += ratchet("import cycle", found, BASELINE.cycles);
+  const found = cyclesOf([...paths], graph).map((cycle) => cycle.join(" <-> "));
+  assert.deepEqual(found, [], "import cycles: give the shared part a module both can import");
 });
 
-test(`no src file over ${MAX_LINES} lines (ratchet: known ones may grow by ${GROWTH} at most)`, () => {
-  const over = files.filter((f) => f.lines > MAX_LINES);
-  summary.over = over.length;
-  const fresh = over.filter((f) => !(f.path in BASELINE.lengths)).map((f) => `${f.path}: ${f.lines}`);
-  const grown = over
-    .filter((f) => f.lines > (BASELINE.lengths[f.path]?.lines ?? Infinity) + GROWTH)
-    .map((f) => `${f.path}: ${f.lines} lines, baseline ${BASELINE.lengths[f.path]!.lines}`);
-  const gone = Object.keys(BASELINE.lengths).filter((p) => !over.some((f) => f.path === p));
-  assert.deepEqual(
-    { new: fresh, grown, gone },
-    { new: [], grown: [], gone: [] },
-    `split new long files and those grown by more than ${GROWTH} lines; remove gone entries from BASELINE`,
-  );
-  summary.violations += over.length;
+test(`no src file over ${MAX_LINES} lines`, () => {
+  const over = files.filter((f) => f.lines > MAX_LINES).map((f) => `${f.path}: ${f.lines}`);
+  assert.deepEqual(over, [], "split long files by job");
 });
 
 test("the README's Layout section states the same allowed edges as LAYERS", () => {
@@ -217,8 +175,5 @@ function layoutTable(): string {
 }
 
 test.after(() => {
-  console.log(
-    `layering: ${files.length} files, ${summary.edges} cross-layer imports checked, ` +
-      `${summary.violations} violations in the baseline, ${summary.over} files over ${MAX_LINES} lines`,
-  );
+  console.log(`layering: ${files.length} files, ${summary.edges} cross-layer imports checked`);
 });
