@@ -70,6 +70,8 @@ const SummarySchema = z.object({
     .optional(),
   pageCache: z.object({ residentFractionMin: z.number(), residentFractionMax: z.number() }).optional(),
   results: z.array(StrategyResultSchema).min(1),
+  memoryBudgetBytes: z.number().positive().optional(),
+  refused: z.array(z.object({ strategy, message: z.string() })).optional(),
 });
 
 const RawSchema = z.object({

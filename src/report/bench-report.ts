@@ -219,6 +219,10 @@ function modelSection(run: BenchRun, g: RunGroup, charts: Chart[]): string[] {
     "",
     unitTable(s),
   );
+  if (s.memoryBudgetBytes)
+    out.push(`Every cold start ran under a memory budget of ${mib(s.memoryBudgetBytes)}.`, "");
+  for (const r of s.refused ?? []) out.push(`- ${r.strategy}: refused before allocating (${r.message})`);
+  if (s.refused?.length) out.push("");
   const cos = stageCosineTable(s);
   if (cos)
     out.push("1 − cosine of each stage's outputs against eager's, worst over every cold start:", "", cos);

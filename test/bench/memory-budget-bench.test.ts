@@ -1,9 +1,9 @@
 // `cicada bench --memory-budget-mb`: strategies that copy more weights than the budget allows are refused
 // before allocating and reported as refused (not run again); those that map their weights are measured
 // under it, checked against eager. A generated MLP of 3 x 64 MiB makes the copies large next to an
-// instance's own memory.
+// instance's own memory. The report written with --out lists the refusals.
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -19,7 +19,8 @@ test("bench --memory-budget-mb 200: eager and pisel refused, mini and cicada mea
   const bundleDir = join(root, "bundle");
   await importModel(await writeMlp(root, 3, 4096), bundleDir, { stages: 3 });
   const args = ["bench", "--model", bundleDir, "--strategies", "eager,pisel,mini,cicada", "--repeat", "1"];
-  const r = await cicada([...args, "--memory-budget-mb", "200", "--json"], {
+  const out = join(root, "out");
+  const r = await cicada([...args, "--memory-budget-mb", "200", "--json", "--out", out], {
     CICADA_CACHE: join(root, "cache"),
   });
   assert.equal(r.code, 0, r.stderr);
@@ -36,6 +37,10 @@ test("bench --memory-budget-mb 200: eager and pisel refused, mini and cicada mea
   );
   for (const x of s.results) assert.ok(x.cosineMin >= 0.99999, `${x.strategy}: cosine ${x.cosineMin}`);
   assert.match(r.stderr, /eager: refused/);
+  // The report says so too.
+  const report = await readFile(join(out, "report.md"), "utf8");
+  assert.match(report, /memory budget of 200 MiB/);
+  assert.match(report, /- pisel: refused before allocating \(.*needs about/);
   const process = await cicada([...args, "--scenario", "process", "--memory-budget-mb", "200"], {
     CICADA_CACHE: join(root, "cache"),
   });
