@@ -15,6 +15,11 @@ const ListeningSchema = z.object({
 /** What a listening line says: where the process listens, and its pid. */
 export type ListeningLine = z.infer<typeof ListeningSchema>;
 
+/** The URL origin of `host:port`, an IPv6 address in brackets (`http://[::1]:8080`, not `http://::1:8080`). */
+export function httpOrigin(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
 /** The listening line (newline included) of this process listening on `host:port`. */
 export function listeningLine(host: string, port: number): string {
   const line: ListeningLine = { event: "listening", host, port, pid: process.pid };

@@ -16,6 +16,7 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { CicadaError } from "../../errors.js";
 import { now } from "../../metrics/trace.js";
+import { httpOrigin } from "./listening-line.js";
 import { errorResponse, FORBIDDEN_METHODS, methodNotAllowed } from "./protocol-errors.js";
 import { bodyTooSlow, paceLeftMs, PACE_DEFAULTS, type BodyPace } from "./request-body.js";
 
@@ -305,7 +306,7 @@ export async function listen(
     server.listen(options.port, options.host, () => resolve());
   });
   const address = server.address() as AddressInfo;
-  const origin = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+  const origin = httpOrigin(address.address, address.port);
   const closed = new Promise<void>((resolve) => server.once("close", () => resolve()));
   return {
     server,

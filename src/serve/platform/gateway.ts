@@ -12,7 +12,7 @@ import type { Manifest } from "../../format/manifest.js";
 import { now } from "../../metrics/trace.js";
 import { PACKAGE_VERSION } from "../../util/package-version.js";
 import type { Dispatcher } from "./gateway-dispatch.js";
-import { errorResponse, json } from "../function/protocol-errors.js";
+import { errorResponse, json, methodNotAllowed } from "../function/protocol-errors.js";
 import type { InstancePool } from "./instance-pool.js";
 import type { MemoryLedger } from "./pool-memory.js";
 import { readBody, ReceivingBudget, receivingBudgetBytes } from "../function/request-body.js";
@@ -208,11 +208,11 @@ export function createGateway(parts: GatewayParts): (request: Request) => Promis
     try {
       const url = new URL(request.url);
       const path = url.pathname.replace(/\/+$/, "") || "/";
-      let pathMatched = false;
+      const allowed: string[] = [];
       for (const [method, pattern, run] of ROUTES) {
         const m = pattern.exec(path);
         if (!m) continue;
-        pathMatched = true;
+        allowed.push(method);
         if (method !== request.method) continue;
         return await run(
           g,
@@ -220,9 +220,12 @@ export function createGateway(parts: GatewayParts): (request: Request) => Promis
           m.map((s) => (s === undefined ? s : decodeURIComponent(s))),
         );
       }
-      throw pathMatched
-        ? new CicadaError("E_METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path}`)
-        : new CicadaError("E_ROUTE_UNKNOWN", `no endpoint ${request.method} ${path} at the platform gateway`);
+      // As the function server answers: 405 naming the path's methods in `Allow`.
+      if (allowed.length) return methodNotAllowed(request.method, path, allowed);
+      throw new CicadaError(
+        "E_ROUTE_UNKNOWN",
+        `no endpoint ${request.method} ${path} at the platform gateway`,
+      );
     } catch (e) {
       // A busy gateway says when to retry, as an instance does (an instance's own Retry-After passes through).
       return errorResponse(e);

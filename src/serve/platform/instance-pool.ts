@@ -14,6 +14,7 @@ import { now } from "../../metrics/trace.js";
 import type { StrategyName } from "../../config.js";
 import { readFile } from "node:fs/promises";
 import { processMemoryOf } from "../../metrics/proc-memory.js";
+import { httpOrigin } from "../function/listening-line.js";
 import { PoolInstance, type ExitInfo } from "./pool-instance.js";
 import type { MemoryLedger } from "./pool-memory.js";
 import { cliArgs } from "../../util/own-entry.js";
@@ -158,7 +159,7 @@ export class InstancePool extends EventEmitter {
     }
     // Nothing else is expected on stdout; drain it so that a chatty instance can never block on a full pipe.
     child.stdout.resume();
-    const instance = new PoolInstance(id, child, `http://${listening.host}:${listening.port}`, exited);
+    const instance = new PoolInstance(id, child, httpOrigin(listening.host, listening.port), exited);
     this.instances.push(instance);
     this.history.push(instance);
     log?.(`[pool] ${id} listening on port ${listening.port} (pid ${child.pid})`);

@@ -11,6 +11,7 @@ import type { StrategyName } from "../../config.js";
 import { Dispatcher } from "./gateway-dispatch.js";
 import { createGateway, gatewayBudget } from "./gateway.js";
 import { InstancePool } from "./instance-pool.js";
+import { httpOrigin } from "../function/listening-line.js";
 import { listen, type NodeServer } from "../function/node-adapter.js";
 import { createPolicy, DEFAULT_POLICY_CONFIG, type PolicyConfig } from "./policies.js";
 import type { PolicyName } from "../../workload/replay-runs.js";
@@ -160,6 +161,6 @@ export async function startPlatform(o: PlatformOptions): Promise<Platform> {
     await close();
     throw e;
   }
-  const url = `http://${server.host}:${server.port}`;
+  const url = httpOrigin(server.host, server.port);
   return { url, host: server.host, port: server.port, pool, dispatcher, ledger, models, cacheRoot, close };
 }

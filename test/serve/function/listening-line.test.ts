@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isCicadaError } from "../../../src/errors.js";
-import { listeningLine, parseListeningLine } from "../../../src/serve/function/listening-line.js";
+import { httpOrigin, listeningLine, parseListeningLine } from "../../../src/serve/function/listening-line.js";
 
 test("the line written for host:port is one JSON line that parses back with this pid", () => {
   const line = listeningLine("127.0.0.1", 8080);
@@ -31,4 +31,11 @@ test("anything else on the first line is E_INSTANCE_START naming the problem", (
   refused(JSON.stringify({ event: "listening", host: "h", port: 65536, pid: 1 }), /malformed/);
   refused(JSON.stringify({ event: "listening", host: "", port: 80, pid: 1 }), /malformed/);
   refused(JSON.stringify({ event: "listening", host: "h", port: 80 }), /malformed/);
+});
+
+test("the origin of a listening address: IPv6 in brackets, so that it parses as a URL", () => {
+  assert.equal(httpOrigin("127.0.0.1", 8080), "http://127.0.0.1:8080");
+  assert.equal(httpOrigin("::1", 8080), "http://[::1]:8080");
+  assert.equal(new URL(httpOrigin("::1", 8080)).port, "8080");
+  assert.equal(httpOrigin("localhost", 80), "http://localhost:80");
 });

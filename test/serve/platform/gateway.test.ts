@@ -114,7 +114,13 @@ test("errors at the gateway: unknown model and route (404), method (405), bad bo
       /no served model is named 'nope'.*tiny-resnet/,
     ],
     ["/v2/nowhere", {}, 404, "E_ROUTE_UNKNOWN", /no endpoint GET \/v2\/nowhere/],
-    ["/v2/models/tiny-resnet/infer", { method: "GET" }, 405, "E_METHOD_NOT_ALLOWED", /GET is not allowed/],
+    [
+      "/v2/models/tiny-resnet/infer",
+      { method: "GET" },
+      405,
+      "E_METHOD_NOT_ALLOWED",
+      /infer takes POST, not GET/,
+    ],
     [
       "/v2/models/tiny-resnet/infer",
       { method: "POST", body: "{not json" },
@@ -148,6 +154,8 @@ test("errors at the gateway: unknown model and route (404), method (405), bad bo
     // Coded like an instance's errors: the code in the body and in the header, whoever answered.
     assert.equal(body.code, code, `${path}: ${body.error}`);
     assert.equal(r.headers.get("x-cicada-error"), code, path);
+    // A 405 names the path's methods, as an instance's does.
+    if (status === 405) assert.equal(r.headers.get("allow"), "POST", path);
   }
   // A failed request leaves the instances usable.
   const after = await infer(url, fx.opt);
