@@ -16,7 +16,7 @@ import { COMPONENTS } from "../strategy.js";
 import { DecoupledLoader } from "./decoupled.js";
 import type { Loader, LoaderContext } from "./loader.js";
 import { MappedWholeLoader } from "./mapped-whole.js";
-import { MiniLoader, PiselLoader } from "./sequential.js";
+import { MappedStagesLoader, PiselLoader } from "./sequential.js";
 import { mergedBundleLoader, ortBestLoader, sourceLoader } from "./whole.js";
 
 /** A load's plan, and what choosing it found: MiniLoader's entry, or the build to run after the first answer. */
@@ -37,7 +37,7 @@ export function loaderFor(ctx: LoaderContext, planned: Planned): Loader {
     case "pisel":
       return new PiselLoader(ctx);
     case "mini":
-      return new MiniLoader(ctx);
+      return new MappedStagesLoader(ctx);
     case "preload":
       return new DecoupledLoader(ctx, false, "priority");
     case "cicada":

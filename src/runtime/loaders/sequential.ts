@@ -81,8 +81,8 @@ export class PiselLoader extends SequentialLoader {
   }
 }
 
-/** mini: MiniLoader's optimised stages by path. */
-export class MiniLoader extends SequentialLoader {
+/** mini: MiniLoader's optimised stages, created by path (weights mapped). */
+export class MappedStagesLoader extends SequentialLoader {
   private entry: Promise<MiniLoaderEntry> | undefined;
 
   protected async build(slot: StageSlot): Promise<void> {
