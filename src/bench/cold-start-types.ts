@@ -97,6 +97,13 @@ export interface BenchSummary {
   stages: number;
   /** Median warm run of eager on a loaded model: the floor a cold start cannot beat. */
   warmRunMedianMs: number;
+  /** Set when the floor is another strategy's warm run (eager cannot hold a model larger than memory). */
+  floorStrategy?: StrategyName;
+  /**
+   * Set when the outputs were checked against the sequential reference runner on the bundle (stage by
+   * stage) instead of eager on the original model (gone, or larger than memory).
+   */
+  referenceRunner?: "sequential";
   diskBandwidthBytesPerS: number;
   diskBandwidthMethod: DiskBandwidth["method"];
   weightBytes: number;

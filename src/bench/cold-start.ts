@@ -77,6 +77,8 @@ async function benchOne(
   const setup = await Instance.spawn();
   let files: Partial<Record<StrategyName, string[]>>;
   let warmRunsMs: number[];
+  let floorStrategy: StrategyName;
+  let referenceRunner: "eager" | "sequential";
   try {
     ({ files } = await setup.request<"prepare">({
       kind: "prepare",
@@ -84,13 +86,13 @@ async function benchOne(
       strategies,
       plan: options.plan ?? "auto",
     }));
-    await setup.request<"reference">({
+    ({ runner: referenceRunner } = await setup.request<"reference">({
       kind: "reference",
       bundleDir: target.bundleDir,
       seed,
       path: referencePath,
-    });
-    ({ ms: warmRunsMs } = await setup.request<"warm-runs">({
+    }));
+    ({ ms: warmRunsMs, strategy: floorStrategy } = await setup.request<"warm-runs">({
       kind: "warm-runs",
       bundleDir: target.bundleDir,
       seed,
@@ -104,7 +106,7 @@ async function benchOne(
   const allBytes = allFiles.reduce((n, f) => n + statSync(f).size, 0);
   const diskBandwidth = await measureDiskBandwidth(largestFile([bundle.weightsPath, ...allFiles]));
   say(
-    `${label}: warm run of eager ${median(warmRunsMs).toFixed(1)} ms; disk ${(diskBandwidth.bytesPerS / 1e9).toFixed(2)} GB/s (${diskBandwidth.method})`,
+    `${label}: reference outputs from ${referenceRunner}; warm run of ${floorStrategy} ${median(warmRunsMs).toFixed(1)} ms; disk ${(diskBandwidth.bytesPerS / 1e9).toFixed(2)} GB/s (${diskBandwidth.method})`,
   );
 
   const coldStarts: RawColdStart[] = [];
@@ -173,6 +175,8 @@ async function benchOne(
     repeat,
     stages: bundle.manifest.stages.length,
     warmRunMedianMs: median(warmRunsMs),
+    ...(floorStrategy !== "eager" ? { floorStrategy } : {}),
+    ...(referenceRunner !== "eager" ? { referenceRunner } : {}),
     diskBandwidthBytesPerS: diskBandwidth.bytesPerS,
     diskBandwidthMethod: diskBandwidth.method,
     weightBytes: weightBytesOf(bundle.manifest.stages),

@@ -23,7 +23,8 @@ import {
 } from "../runtime/load-model.js";
 import { randomInputs } from "../runtime/model-inputs.js";
 import { ORT_VERSION } from "../runtime/ort-adapter.js";
-import { runEager } from "../runtime/reference-runner.js";
+import { COPY_FACTOR, fitsDefaultBudget } from "../runtime/memory-budget.js";
+import { runEager, runSequential } from "../runtime/reference-runner.js";
 import { createRuntime } from "../runtime/runtime.js";
 import type { Hazard, StrategyName } from "../config.js";
 import { downsample, MemorySampler } from "./memory-sampler.js";
@@ -58,8 +59,8 @@ export interface InstanceEnvelope {
 /** What each request kind resolves to. */
 export interface InstanceResults {
   prepare: { files: Partial<Record<StrategyName, string[]>> };
-  reference: { outputs: string[]; stageOutputs: string[] };
-  "warm-runs": { ms: number[] };
+  reference: { outputs: string[]; stageOutputs: string[]; runner: "eager" | "sequential" };
+  "warm-runs": { ms: number[]; strategy: StrategyName };
   "cold-start": ColdStartReport;
 }
 
@@ -233,23 +234,37 @@ async function serve(req: InstanceRequest): Promise<InstanceResults[keyof Instan
       return { files };
     }
     case "reference": {
-      const { manifest } = await openBundle(req.bundleDir);
+      const bundle = await openBundle(req.bundleDir);
+      const { manifest } = bundle;
       const graphOutputs = new Set(manifest.outputs.map((o) => o.name));
       const probes = manifest.stages.flatMap((s) => s.outputs).filter((o) => !graphOutputs.has(o.name));
-      const eager = await runEager(
-        manifest.model.source,
-        await inputsOf(req.bundleDir, req.seed),
-        {},
-        probes,
-      );
-      const reference: Reference = { outputs: {}, stageOutputs: eager.outputs };
-      for (const name of graphOutputs) reference.outputs[name] = eager.outputs[name]!;
+      const feeds = await inputsOf(req.bundleDir, req.seed);
+      // eager on the original model, unless it is gone or its copy of the weights would not fit in memory
+      // (a model larger than memory): then the sequential reference runner, stage by stage on the bundle.
+      const eagerFits =
+        existsSync(manifest.model.source) && fitsDefaultBudget(manifest.totalWeightBytes * COPY_FACTOR.parse);
+      const run = eagerFits
+        ? await runEager(manifest.model.source, feeds, {}, probes)
+        : await runSequential(bundle, feeds, {}, true);
+      const all = eagerFits ? run.outputs : run.stageOutputs!;
+      const reference: Reference = { outputs: {}, stageOutputs: all };
+      for (const name of graphOutputs) reference.outputs[name] = run.outputs[name]!;
       await writeFileAtomic(req.path, serialize(reference));
-      return { outputs: Object.keys(reference.outputs), stageOutputs: Object.keys(eager.outputs) };
+      return {
+        outputs: Object.keys(reference.outputs),
+        stageOutputs: Object.keys(all),
+        runner: eagerFits ? "eager" : "sequential",
+      };
     }
     case "warm-runs": {
       const feeds = await inputsOf(req.bundleDir, req.seed);
-      const model = await loadModel(runtime, req.bundleDir, { strategy: "eager" });
+      // The floor: eager's warm run, or cicada's when eager cannot hold the model (the budget refuses it).
+      const { manifest } = await openBundle(req.bundleDir);
+      const strategy =
+        existsSync(manifest.model.source) && fitsDefaultBudget(manifest.totalWeightBytes * COPY_FACTOR.parse)
+          ? "eager"
+          : "cicada";
+      const model = await loadModel(runtime, req.bundleDir, { strategy });
       try {
         await model.run(feeds);
         const ms: number[] = [];
@@ -258,7 +273,7 @@ async function serve(req: InstanceRequest): Promise<InstanceResults[keyof Instan
           await model.run(feeds);
           ms.push(now() - t0);
         }
-        return { ms };
+        return { ms, strategy };
       } finally {
         await model.dispose();
       }

@@ -67,6 +67,11 @@ export function anonymousBytes(): number {
 const MiB = 2 ** 20;
 const mib = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
 
+/** Whether `bytes` more fit in the default budget next to what this process holds. */
+export function fitsDefaultBudget(bytes: number): boolean {
+  return anonymousBytes() + bytes <= defaultMemoryBudget();
+}
+
 /**
  * How a load of `manifest` with `profile` keeps to `budget`, given the `used` bytes the process holds
  * already: resident when all of it fits, streaming when only its largest stage does (and the strategy can

@@ -32,6 +32,8 @@ export interface StageTiming {
 export interface ReferenceRun {
   strategy: string;
   outputs: Record<string, HostTensor>;
+  /** runSequential with `keepStageOutputs`: every stage's outputs, by tensor name. */
+  stageOutputs?: Record<string, HostTensor>;
   /** Load (create) plus first run, in milliseconds. */
   totalMs: number;
   createMs: number;
@@ -134,6 +136,7 @@ export async function runSequential(
   bundleOrDir: Bundle | string,
   feeds: Record<string, HostTensor>,
   config: SessionConfig = {},
+  keepStageOutputs = false,
 ): Promise<ReferenceRun> {
   const bundle = typeof bundleOrDir === "string" ? await openBundle(bundleOrDir) : bundleOrDir;
   const { manifest } = bundle;
@@ -144,6 +147,7 @@ export async function runSequential(
     feeds,
     bundle.dir,
   );
+  const stageOutputs: Record<string, HostTensor> | undefined = keepStageOutputs ? {} : undefined;
   const outputs: Record<string, HostTensor> = {};
   const stages: StageTiming[] = [];
   const t0 = performance.now();
@@ -167,7 +171,10 @@ export async function runSequential(
       await releaseSession(session);
     }
     const r3 = performance.now();
-    for (const [name, t] of Object.entries(result)) if (graphOutputs.has(name)) outputs[name] = t;
+    for (const [name, t] of Object.entries(result)) {
+      if (graphOutputs.has(name)) outputs[name] = t;
+      if (stageOutputs) stageOutputs[name] = t;
+    }
     activations.produced(stage.index, result);
     stages.push({
       stage: stage.index,
@@ -181,6 +188,7 @@ export async function runSequential(
   return {
     strategy: "sequential",
     outputs,
+    ...(stageOutputs ? { stageOutputs } : {}),
     totalMs,
     createMs: stages.reduce((n, s) => n + s.readMs + s.createMs, 0),
     runMs: stages.reduce((n, s) => n + s.runMs, 0),
