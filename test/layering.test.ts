@@ -27,6 +27,22 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
  * results with metrics' helpers, writes through format and summarises replays with workload; serve sits on
  * the runtime and drives the platform with a workload; bench and cli sit on top of everything.
  */
+/** Every layer bench may import (cli imports these and bench). */
+const BELOW_BENCH = [
+  "errors",
+  "config",
+  "util",
+  "format",
+  "cache",
+  "zoo",
+  "importer",
+  "metrics",
+  "runtime",
+  "workload",
+  "report",
+  "serve",
+];
+
 const LAYERS: Record<string, string[]> = {
   errors: [],
   config: [],
@@ -40,35 +56,8 @@ const LAYERS: Record<string, string[]> = {
   workload: ["errors", "config", "util", "metrics"],
   report: ["errors", "config", "util", "format", "metrics", "workload"],
   serve: ["errors", "config", "util", "format", "metrics", "runtime", "workload"],
-  bench: [
-    "errors",
-    "config",
-    "util",
-    "format",
-    "cache",
-    "zoo",
-    "importer",
-    "metrics",
-    "runtime",
-    "workload",
-    "report",
-    "serve",
-  ],
-  cli: [
-    "errors",
-    "config",
-    "util",
-    "format",
-    "cache",
-    "zoo",
-    "importer",
-    "metrics",
-    "runtime",
-    "workload",
-    "report",
-    "serve",
-    "bench",
-  ],
+  bench: BELOW_BENCH,
+  cli: [...BELOW_BENCH, "bench"],
   index: ["errors", "config", "util", "format", "metrics", "runtime"],
   tools: ["errors", "config", "util", "format", "cache", "zoo", "importer", "metrics", "runtime", "report"],
 };

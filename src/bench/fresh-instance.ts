@@ -10,6 +10,7 @@ import { deserialize, serialize } from "node:v8";
 import { isCicadaError, type ErrorCode } from "../errors.js";
 import { writeFileAtomic } from "../format/atomic-output.js";
 import { openBundle } from "../format/bundle.js";
+import type { Manifest } from "../format/manifest.js";
 import { similarity } from "../metrics/similarity.js";
 import { now, type Trace } from "../metrics/trace.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
@@ -136,6 +137,13 @@ async function referenceOutputs(path: string): Promise<Reference> {
   return ref;
 }
 
+/** Whether eager can run the model: its original file is there and its copy of the weights fits in memory. */
+function eagerRuns(manifest: Manifest): boolean {
+  return (
+    existsSync(manifest.model.source) && fitsDefaultBudget(manifest.totalWeightBytes * COPY_FACTOR.parse)
+  );
+}
+
 async function inputsOf(bundleDir: string, seed: number): Promise<Record<string, HostTensor>> {
   return randomInputs((await openBundle(bundleDir)).manifest.inputs, seed);
 }
@@ -239,10 +247,9 @@ async function serve(req: InstanceRequest): Promise<InstanceResults[keyof Instan
       const graphOutputs = new Set(manifest.outputs.map((o) => o.name));
       const probes = manifest.stages.flatMap((s) => s.outputs).filter((o) => !graphOutputs.has(o.name));
       const feeds = await inputsOf(req.bundleDir, req.seed);
-      // eager on the original model, unless it is gone or its copy of the weights would not fit in memory
-      // (a model larger than memory): then the sequential reference runner, stage by stage on the bundle.
-      const eagerFits =
-        existsSync(manifest.model.source) && fitsDefaultBudget(manifest.totalWeightBytes * COPY_FACTOR.parse);
+      // eager on the original model, unless it cannot run (see eagerRuns): then the sequential reference
+      // runner, stage by stage on the bundle.
+      const eagerFits = eagerRuns(manifest);
       const run = eagerFits
         ? await runEager(manifest.model.source, feeds, {}, probes)
         : await runSequential(bundle, feeds, {}, true);
@@ -260,10 +267,7 @@ async function serve(req: InstanceRequest): Promise<InstanceResults[keyof Instan
       const feeds = await inputsOf(req.bundleDir, req.seed);
       // The floor: eager's warm run, or cicada's when eager cannot hold the model (the budget refuses it).
       const { manifest } = await openBundle(req.bundleDir);
-      const strategy =
-        existsSync(manifest.model.source) && fitsDefaultBudget(manifest.totalWeightBytes * COPY_FACTOR.parse)
-          ? "eager"
-          : "cicada";
+      const strategy = eagerRuns(manifest) ? "eager" : "cicada";
       const model = await loadModel(runtime, req.bundleDir, { strategy });
       try {
         await model.run(feeds);

@@ -29,8 +29,15 @@ export interface MemoryProfile {
 /** How a load keeps to its budget. */
 export type MemoryMode = "resident" | "streaming";
 
-/** The byte limit of this process's memory cgroup (v2, else v1), or Infinity when there is none. */
+let cgroup: number | undefined;
+
+/** The byte limit of this process's memory cgroup (v2, else v1), or Infinity; read once per process. */
 function cgroupLimit(): number {
+  cgroup ??= readCgroupLimit();
+  return cgroup;
+}
+
+function readCgroupLimit(): number {
   for (const file of ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]) {
     try {
       const text = readFileSync(file, "utf8").trim();

@@ -7,7 +7,8 @@
 // its place. A request sent to a worker that is still starting waits in its port and is taken once
 // onnxruntime is initialised.
 import { EventEmitter } from "node:events";
-import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
+import { MessageChannel, type MessagePort, type Worker } from "node:worker_threads";
+import { startOwnWorker } from "../util/own-entry.js";
 import { DEFAULTS } from "../config.js";
 import { CicadaError } from "../errors.js";
 import { RpcCalls } from "../util/rpc.js";
@@ -97,17 +98,9 @@ interface Slot {
 
 const ENTRY = new URL(`./stage-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
 
-/**
- * Starts the worker thread. NOTE: on Node 20 a `.ts` entry with `execArgv: ["--import", "tsx"]` fails
- * (ERR_UNKNOWN_FILE_EXTENSION, tsx issue #354); an eval'd bootstrap that registers tsx's loader and then
- * imports the entry works. `execArgv: []` keeps the worker from re-running the parent's `--import tsx`.
- */
+/** Starts a stage worker thread. */
 function startThread(init: WorkerInit): Worker {
-  const options = { execArgv: [], workerData: init, transferList: [init.port] };
-  if (!ENTRY.pathname.endsWith(".ts")) return new Worker(ENTRY, options);
-  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
-  const code = `import(${tsx}).then(({ register }) => { register(); return import(${JSON.stringify(ENTRY.href)}); });`;
-  return new Worker(code, { ...options, eval: true });
+  return startOwnWorker(ENTRY, { workerData: init, transferList: [init.port] });
 }
 
 /**

@@ -4,6 +4,7 @@
 // ends in .ts): a child then runs the same module's source through tsx's loader, so that tests never
 // depend on a build being current.
 import { fileURLToPath } from "node:url";
+import { Worker, type WorkerOptions } from "node:worker_threads";
 
 /** True when this package runs from its TypeScript sources (through tsx), not from dist/. */
 export const FROM_SOURCE = import.meta.url.endsWith(".ts");
@@ -21,4 +22,18 @@ export function loaderArgs(): string[] {
 /** `process.execPath` arguments that run the `cicada` command (append the command's own arguments). */
 export function cliArgs(): string[] {
   return [...loaderArgs(), fileURLToPath(ownModule("cli/main"))];
+}
+
+/**
+ * Starts a worker thread on own module `entry` (a URL in the running form, .ts or .js). NOTE: on Node 20 a
+ * `.ts` entry with `execArgv: ["--import", "tsx"]` fails (ERR_UNKNOWN_FILE_EXTENSION, tsx issue #354); an
+ * eval'd bootstrap that registers tsx's loader and then imports the entry works. `execArgv: []` keeps the
+ * thread from re-running the parent's `--import tsx`.
+ */
+export function startOwnWorker(entry: URL, options: WorkerOptions): Worker {
+  const own = { ...options, execArgv: [] };
+  if (!entry.pathname.endsWith(".ts")) return new Worker(entry, own);
+  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
+  const code = `import(${tsx}).then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); });`;
+  return new Worker(code, { ...own, eval: true });
 }

@@ -17,11 +17,11 @@ import type { StageSlot } from "../model/stage-slot.js";
 import { looksResident } from "../weight-decoupler/residency.js";
 import { createScheduler } from "../weight-decoupler/retrieval-scheduler.js";
 import { WeightRetriever, type RetrievalRange } from "../weight-decoupler/weight-retriever.js";
-import type { Loader, LoaderContext } from "./loader.js";
+import { BaseLoader, type LoaderContext } from "./loader.js";
 import { UnitTasks } from "./unit-tasks.js";
 import { verifiedEntry } from "./verified-entry.js";
 
-export class DecoupledLoader implements Loader {
+export class DecoupledLoader extends BaseLoader {
   private retriever: WeightRetriever | undefined;
 
   constructor(
@@ -30,7 +30,9 @@ export class DecoupledLoader implements Loader {
     private readonly miniLoader: boolean,
     /** The retrieval scheduler: Algorithm 1 with the stall rule (`priority`) or issue order (`fifo`). */
     private readonly scheduler: "priority" | "fifo",
-  ) {}
+  ) {
+    super();
+  }
 
   start(slots: readonly StageSlot[]): Promise<void>[] {
     const { bundle, runtime } = this.ctx;
@@ -147,15 +149,11 @@ export class DecoupledLoader implements Loader {
   }
 
   /** A stage of an entry that failed its check was never created (A waits for R), and the entry is gone. */
-  rebuilds(error: unknown): boolean {
+  override rebuilds(error: unknown): boolean {
     return this.miniLoader && isCicadaError(error, "E_BUNDLE_CHECKSUM");
   }
 
-  verified(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  async abort(reason: Error): Promise<void> {
+  override async abort(reason: Error): Promise<void> {
     await this.retriever?.abort(reason).catch(() => {});
   }
 }

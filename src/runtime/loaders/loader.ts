@@ -36,3 +36,22 @@ export interface Loader {
   /** Stops background work (retrievals) at dispose. */
   abort(reason: Error): Promise<void>;
 }
+
+/**
+ * What most loaders are: no stage rebuilt within a request, nothing to verify after creation (they verify
+ * before), nothing running in the background. Loaders that differ override these.
+ */
+export abstract class BaseLoader implements Loader {
+  abstract start(slots: readonly StageSlot[]): Promise<void>[];
+  abstract reload(slot: StageSlot): Promise<void>;
+
+  rebuilds(_error: unknown): boolean {
+    return false;
+  }
+
+  verified(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async abort(_reason: Error): Promise<void> {}
+}

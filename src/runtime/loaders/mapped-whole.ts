@@ -11,39 +11,30 @@ import type { StageSlot } from "../model/stage-slot.js";
 import { looksResident } from "../weight-decoupler/residency.js";
 import { createScheduler } from "../weight-decoupler/retrieval-scheduler.js";
 import { WeightRetriever } from "../weight-decoupler/weight-retriever.js";
-import type { Loader, LoaderContext } from "./loader.js";
+import type { LoaderContext } from "./loader.js";
+import { WholeLoader } from "./whole.js";
 
 /** The whole-graph loader; `entry` is the planner's (the first load uses it, reloads look it up again). */
-export class MappedWholeLoader implements Loader {
+export class MappedWholeLoader extends WholeLoader {
   private retriever: WeightRetriever | undefined;
   private checked: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ctx: LoaderContext,
     private entry: MiniLoaderEntry | undefined,
-  ) {}
-
-  start(slots: readonly StageSlot[]): Promise<void>[] {
-    return [this.load(slots[0]!)];
+  ) {
+    super();
   }
 
-  reload(slot: StageSlot): Promise<void> {
-    return this.load(slot);
-  }
-
-  rebuilds(_error: unknown): boolean {
-    return false;
-  }
-
-  verified(): Promise<void> {
+  override verified(): Promise<void> {
     return this.checked;
   }
 
-  async abort(reason: Error): Promise<void> {
+  override async abort(reason: Error): Promise<void> {
     await this.retriever?.abort(reason).catch(() => {});
   }
 
-  private async load(slot: StageSlot): Promise<void> {
+  protected override async build(slot: StageSlot): Promise<void> {
     const { bundle, runtime, sessions } = this.ctx;
     const rebuild = async () =>
       (await ensureOptimizedStages(bundle, runtime.cacheRoot, { forms: ["whole"] })).entry;

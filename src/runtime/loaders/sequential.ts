@@ -12,13 +12,15 @@ import { verifyBytes, type CheckedFile } from "../../cache/integrity.js";
 import type { MiniLoaderEntry } from "../../cache/miniloader-entry.js";
 import type { StageSlot } from "../model/stage-slot.js";
 import { SESSION_CONFIGS } from "../strategy.js";
-import type { Loader, LoaderContext } from "./loader.js";
+import { BaseLoader, type LoaderContext } from "./loader.js";
 import { UnitTasks } from "./unit-tasks.js";
 import { verifiedEntry } from "./verified-entry.js";
 
 /** A stage loader run in stage order; `build` makes stage i's session (its L). */
-abstract class SequentialLoader implements Loader {
-  constructor(protected readonly ctx: LoaderContext) {}
+abstract class SequentialLoader extends BaseLoader {
+  constructor(protected readonly ctx: LoaderContext) {
+    super();
+  }
 
   protected abstract build(slot: StageSlot): Promise<void>;
 
@@ -32,18 +34,6 @@ abstract class SequentialLoader implements Loader {
       );
     });
   }
-
-  abstract reload(slot: StageSlot): Promise<void>;
-
-  rebuilds(_error: unknown): boolean {
-    return false;
-  }
-
-  verified(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  async abort(): Promise<void> {}
 }
 
 /** pisel: PISeL's self-contained stage files, read whole and verified; a corrupt form is rebuilt once per load. */

@@ -6,11 +6,17 @@ import { sourceModelOf, ensureOrtBestModel } from "../derived-forms.js";
 import { verifyForm } from "../../cache/forms.js";
 import type { StageSlot } from "../model/stage-slot.js";
 import { SESSION_CONFIGS } from "../strategy.js";
-import type { Loader, LoaderContext } from "./loader.js";
+import { BaseLoader, type Loader, type LoaderContext } from "./loader.js";
 
-/** A loader of one session that `build` makes; a reload builds it again. */
-class WholeLoader implements Loader {
-  constructor(private readonly build: (slot: StageSlot) => Promise<void>) {}
+/** A loader of one session that `build` makes (given, or a subclass's); a reload builds it again. */
+export class WholeLoader extends BaseLoader {
+  constructor(private readonly make?: (slot: StageSlot) => Promise<void>) {
+    super();
+  }
+
+  protected build(slot: StageSlot): Promise<void> {
+    return this.make!(slot);
+  }
 
   start(slots: readonly StageSlot[]): Promise<void>[] {
     return [this.build(slots[0]!)];
@@ -19,16 +25,6 @@ class WholeLoader implements Loader {
   reload(slot: StageSlot): Promise<void> {
     return this.build(slot);
   }
-
-  rebuilds(_error: unknown): boolean {
-    return false;
-  }
-
-  verified(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  async abort(): Promise<void> {}
 }
 
 /** eager: InferenceSession.create(model.onnx) with default options. */

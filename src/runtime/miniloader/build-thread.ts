@@ -5,7 +5,8 @@
 // PISeL's stage files, ort-best's model) runs in a worker thread of its own, started for the build: the
 // onnxruntime sessions it creates live there and end with it, and this thread only waits for its result.
 // The thread writes into a staging directory it is given; installing it is the caller's (cache/install.ts).
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startOwnWorker } from "../../util/own-entry.js";
 import { CicadaError, type ErrorCode } from "../../errors.js";
 import type { MiniLoaderForm, MiniLoaderOptions, OptimizedStage } from "../../cache/miniloader-entry.js";
 
@@ -76,17 +77,9 @@ function receivedError(sent: SentError): Error {
 
 const ENTRY = new URL(`./build-worker${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url);
 
-/**
- * Starts a thread running `job`. NOTE: as in worker-pool.ts, on Node 20 a `.ts` entry needs an eval'd
- * bootstrap that registers tsx's loader (tsx issue #354); `execArgv: []` keeps the thread from re-running
- * the parent's `--import tsx`.
- */
+/** Starts a thread running `job`. */
 function startThread(job: BuildJob): Worker {
-  const options = { execArgv: [], workerData: job };
-  if (!ENTRY.pathname.endsWith(".ts")) return new Worker(ENTRY, options);
-  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
-  const code = `import(${tsx}).then(({ register }) => { register(); return import(${JSON.stringify(ENTRY.href)}); });`;
-  return new Worker(code, { ...options, eval: true });
+  return startOwnWorker(ENTRY, { workerData: job });
 }
 
 /** Threads running now (tests: a cold start that finds its cache starts none). */
